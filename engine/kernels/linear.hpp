@@ -1,0 +1,44 @@
+// A linear layer y = x·Wᵀ (+ b) (+ activation) (+ residual), as every model file calls it.
+// The weights are prepared once, at construction, for one precision; how the product runs
+// (oneDNN f32, bf16 or int8 primitives, one per M bucket, created once) is this kernel's business.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace folio::engine::kernels {
+
+enum class Precision { F32, BF16, Int8 };
+
+enum class Activation { None, GeluTanh, Silu };
+
+struct Epilogue {
+  Activation activation = Activation::None;  // applied after the bias
+  bool accumulate = false;                   // y += result (residual add) instead of y = result
+};
+
+class Linear {
+ public:
+  // weight: [out_features, in_features] row-major f32 (PyTorch nn.Linear layout); bias: empty or [out_features].
+  Linear(std::span<const float> weight, int out_features, int in_features, std::span<const float> bias,
+         Precision precision);
+  ~Linear();
+  Linear(Linear&&) noexcept;
+  Linear& operator=(Linear&&) noexcept;
+
+  // x: [m, in_features] row-major, y: [m, out_features] row-major.
+  void forward(const float* x, int m, float* y, Epilogue epilogue = {}) const;
+
+  int in_features() const;
+  int out_features() const;
+  Precision precision() const;
+  std::size_t weight_bytes() const;  // bytes of prepared weights (what a decode step reads)
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace folio::engine::kernels
