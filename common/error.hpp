@@ -24,6 +24,10 @@ const char* to_string(ErrorKind kind);
 
 // Where an error happened. Every part is optional; what is set is printed.
 struct ErrorContext {
+  // A constructor (not an aggregate) so that `{file}` and `{file, page}` build one without warnings.
+  ErrorContext(std::string file_ = {}, std::optional<int> page_ = {}, std::string field_ = {})
+      : file(std::move(file_)), page(page_), field(std::move(field_)) {}
+
   std::string file;
   std::optional<int> page;  // 1-based, as users count pages
   std::string field;        // schema field, tensor name, config key, ...
