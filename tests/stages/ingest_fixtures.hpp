@@ -60,4 +60,33 @@ inline void write_text(const std::filesystem::path& path, const std::string& tex
   out << text;
 }
 
+// The JPEG with an APP1 Exif segment holding only an Orientation tag, right after SOI.
+inline std::vector<std::uint8_t> with_exif_orientation(const std::vector<std::uint8_t>& jpeg, int orientation,
+                                                       bool big_endian = false) {
+  std::vector<std::uint8_t> tiff;
+  auto put16 = [&](unsigned v) {
+    if (big_endian) { tiff.push_back((v >> 8) & 0xff); tiff.push_back(v & 0xff); }
+    else { tiff.push_back(v & 0xff); tiff.push_back((v >> 8) & 0xff); }
+  };
+  auto put32 = [&](unsigned v) {
+    if (big_endian) { put16(v >> 16); put16(v & 0xffff); } else { put16(v & 0xffff); put16(v >> 16); }
+  };
+  tiff.push_back(big_endian ? 'M' : 'I');
+  tiff.push_back(big_endian ? 'M' : 'I');
+  put16(42);
+  put32(8);
+  put16(2);                        // two entries: a harmless one first, then Orientation
+  put16(0x010f); put16(2); put32(4); put32(0x00414141);  // Make "AAA"
+  put16(0x0112); put16(3); put32(1); put16(static_cast<unsigned>(orientation)); put16(0);
+  put32(0);
+  std::vector<std::uint8_t> app1 = {0xff, 0xe1, 0, 0, 'E', 'x', 'i', 'f', 0, 0};
+  app1.insert(app1.end(), tiff.begin(), tiff.end());
+  const std::size_t length = app1.size() - 2;
+  app1[2] = static_cast<std::uint8_t>(length >> 8);
+  app1[3] = static_cast<std::uint8_t>(length & 0xff);
+  std::vector<std::uint8_t> out = jpeg;
+  out.insert(out.begin() + 2, app1.begin(), app1.end());
+  return out;
+}
+
 }  // namespace folio::test
