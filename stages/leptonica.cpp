@@ -137,4 +137,17 @@ PixPtr from_rgb(const RgbImage& image) {
   return pix;
 }
 
+std::vector<std::uint8_t> encode_png(const RgbImage& image) {
+  install_message_handler();
+  PixPtr pix = from_rgb(image);
+  l_uint8* data = nullptr;
+  size_t size = 0;
+  if (pixWriteMemPng(&data, &size, pix.get(), 0.0f) != 0 || !data) {
+    throw Error(ErrorKind::Internal, "cannot encode PNG");
+  }
+  std::vector<std::uint8_t> bytes(data, data + size);
+  lept_free(data);
+  return bytes;
+}
+
 }  // namespace folio::stages::lept

@@ -1,7 +1,9 @@
 // RAII for Leptonica handles, conversions between PIX and RgbImage, and Leptonica's stderr chatter.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "common/image.hpp"
 
@@ -24,5 +26,8 @@ RgbImage to_rgb(Pix* pix);
 
 // 32 bpp RGB PIX from an RgbImage (for clean-up and the PNG writer).
 PixPtr from_rgb(const RgbImage& image);
+
+// The image as PNG file bytes (Leptonica's writer, 8-bit RGB). Throws folio::Error(Internal) on failure.
+std::vector<std::uint8_t> encode_png(const RgbImage& image);
 
 }  // namespace folio::stages::lept
