@@ -85,6 +85,30 @@ BOOST_AUTO_TEST_CASE(every_codec_decodes) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(bigtiff_decodes) {
+  test::TempDir dir;
+  const RgbImage img = test::corner_marked(21, 13, 4);
+  const auto path = (dir.path() / "big.tif").string();
+  BOOST_REQUIRE(test::write_tiff(path, {test::tiff_from(img, 8, 3, PHOTOMETRIC_RGB)}, true));
+  const Page page = open_document(path)->load(1);
+  BOOST_TEST(page.image.pixels == img.pixels);
+}
+
+BOOST_AUTO_TEST_CASE(cmyk_becomes_rgb) {
+  test::TempDir dir;
+  test::TiffPageSpec spec;
+  spec.width = 3;
+  spec.height = 1;
+  spec.samples = 4;
+  spec.photometric = PHOTOMETRIC_SEPARATED;  // InkSet defaults to CMYK
+  spec.data = {0, 0, 0, 0, 0, 0, 0, 255, 0, 255, 255, 0};  // white, black, red
+  const auto path = (dir.path() / "cmyk.tif").string();
+  BOOST_REQUIRE(test::write_tiff(path, {spec}));
+  const Page page = open_document(path)->load(1);
+  const std::vector<std::uint8_t> expected = {255, 255, 255, 0, 0, 0, 255, 0, 0};
+  BOOST_TEST(page.image.pixels == expected, boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(one_bit_both_photometrics_show_black_ink) {
   test::TempDir dir;
   const RgbImage img = test::corner_marked(17, 9, 4);

@@ -28,8 +28,8 @@ inline std::size_t tiff_row_bytes(const TiffPageSpec& p) {
 }
 
 // False if libtiff refused (e.g. a codec it was built without).
-inline bool write_tiff(const std::string& path, const std::vector<TiffPageSpec>& pages) {
-  TIFF* tif = TIFFOpen(path.c_str(), "w");
+inline bool write_tiff(const std::string& path, const std::vector<TiffPageSpec>& pages, bool bigtiff = false) {
+  TIFF* tif = TIFFOpen(path.c_str(), bigtiff ? "w8" : "w");
   if (!tif) return false;
   bool ok = true;
   for (const TiffPageSpec& p : pages) {
