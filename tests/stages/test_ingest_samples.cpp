@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <thread>
 
 #include "common/error.hpp"
 #include "stages/cleanup.hpp"
@@ -123,6 +124,22 @@ BOOST_AUTO_TEST_CASE(form_png_decodes_exactly) {
   BOOST_TEST(int(bar[0]) == 30);
   BOOST_TEST(int(bar[1]) == 60);
   BOOST_TEST(int(bar[2]) == 140);
+}
+
+BOOST_AUTO_TEST_CASE(pages_load_from_several_threads_at_once) {
+  OpenOptions options;
+  options.target_longest_edge = 500;
+  for (const char* name : {"invoice.pdf", "scan-skewed.tif"}) {
+    auto doc = open_document(sample(name), options);
+    const RgbImage first = doc->load(1).image, second = doc->load(2).image;
+    RgbImage a, b;
+    std::thread ta([&] { for (int i = 0; i < 3; ++i) a = doc->load(1).image; });
+    std::thread tb([&] { for (int i = 0; i < 3; ++i) b = doc->load(2).image; });
+    ta.join();
+    tb.join();
+    BOOST_TEST(a.pixels == first.pixels, name);
+    BOOST_TEST(b.pixels == second.pixels, name);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(folio_pages_writes_numbered_pngs) {
