@@ -41,8 +41,10 @@ void header_size(std::span<const std::uint8_t> bytes, DocumentFormat format, con
 
 class ImageSource final : public PageSource {
  public:
-  ImageSource(std::string path, std::int64_t max_pixels) : path_(std::move(path)), max_pixels_(max_pixels) {}
+  ImageSource(std::string path, DocumentFormat format, std::int64_t max_pixels)
+      : path_(std::move(path)), format_(format), max_pixels_(max_pixels) {}
   int page_count() const override { return 1; }
+  DocumentFormat format() const override { return format_; }
   const std::string& path() const override { return path_; }
   Page load(int index) const override {
     if (index != 1) {
@@ -55,6 +57,7 @@ class ImageSource final : public PageSource {
 
  private:
   std::string path_;
+  DocumentFormat format_;
   std::int64_t max_pixels_;
 };
 
@@ -116,7 +119,7 @@ RgbImage read_image_file(const std::string& path, std::int64_t max_pixels) {
 }
 
 std::unique_ptr<PageSource> open_image(const std::string& path, const OpenOptions& options) {
-  return std::make_unique<ImageSource>(path, options.max_pixels);
+  return std::make_unique<ImageSource>(path, sniff_file(path), options.max_pixels);
 }
 
 }  // namespace folio::stages

@@ -104,6 +104,7 @@ class TiffSource final : public PageSource {
   TiffSource(std::string path, int pages, std::int64_t max_pixels)
       : path_(std::move(path)), pages_(pages), max_pixels_(max_pixels) {}
   int page_count() const override { return pages_; }
+  DocumentFormat format() const override { return DocumentFormat::Tiff; }
   const std::string& path() const override { return path_; }
   Page load(int index) const override {
     if (index < 1 || index > pages_) {

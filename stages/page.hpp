@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/image.hpp"
+#include "stages/sniff.hpp"
 
 namespace folio::stages {
 
@@ -35,6 +36,7 @@ class PageSource {
   // `index` is 1-based. Throws folio::Error naming the file and page.
   virtual Page load(int index) const = 0;
   virtual const std::string& path() const = 0;
+  virtual DocumentFormat format() const = 0;  // as sniffed from the bytes
 };
 
 }  // namespace folio::stages

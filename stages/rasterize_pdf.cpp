@@ -43,6 +43,7 @@ class PdfSource final : public PageSource {
       : path_(std::move(path)), doc_(std::move(doc)), pages_(doc_->pages()), options_(options) {}
 
   int page_count() const override { return pages_; }
+  DocumentFormat format() const override { return DocumentFormat::Pdf; }
   const std::string& path() const override { return path_; }
 
   Page load(int index) const override {

@@ -85,6 +85,7 @@ BOOST_AUTO_TEST_CASE(png_named_pdf_decodes_as_png) {
   lept::PixPtr pix = lept::from_rgb(test::corner_marked(30, 20, 5));
   test::write_bytes(path, test::encode_pix(pix.get(), IFF_PNG));
   auto doc = open_document(path);
+  BOOST_TEST(doc->format() == DocumentFormat::Png);
   BOOST_TEST(doc->page_count() == 1);
   const Page page = doc->load(1);
   BOOST_TEST(page.image.width == 30);

@@ -44,6 +44,7 @@ BOOST_AUTO_TEST_SUITE(ingest_samples)
 
 BOOST_AUTO_TEST_CASE(invoice_pdf_renders_at_the_default_longest_edge) {
   auto doc = open_document(sample("invoice.pdf"));
+  BOOST_TEST(static_cast<int>(doc->format()) == static_cast<int>(DocumentFormat::Pdf));
   BOOST_TEST(doc->page_count() == 2);
   const Page page = doc->load(2);
   BOOST_TEST(page.image.height == 2048);  // A4 portrait: height is the longest edge
@@ -83,6 +84,7 @@ BOOST_AUTO_TEST_CASE(rotated_pdf_renders_like_the_upright_one) {
 
 BOOST_AUTO_TEST_CASE(skewed_g4_scan_has_two_pages_and_deskews) {
   auto doc = open_document(sample("scan-skewed.tif"));
+  BOOST_TEST(static_cast<int>(doc->format()) == static_cast<int>(DocumentFormat::Tiff));
   BOOST_TEST(doc->page_count() == 2);
   double measured[2] = {0, 0};
   for (int i = 1; i <= 2; ++i) {
