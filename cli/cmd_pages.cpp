@@ -13,6 +13,7 @@
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
 #include "stages/cleanup.hpp"
+#include "stages/image_processor.hpp"
 #include "stages/document.hpp"
 #include "stages/leptonica.hpp"
 #include "stages/page_range.hpp"
@@ -35,16 +36,8 @@ struct PagesArgs {
 };
 
 // size.longest_edge from the checkpoint's preprocessor_config.json: the edge the tiling resizes to.
-int model_longest_edge(const std::filesystem::path& model_dir) {
-  const auto path = model_dir / "preprocessor_config.json";
-  std::ifstream in(path);
-  if (!in) throw Error(ErrorKind::Model, "cannot open preprocessor_config.json", {path.string()});
-  try {
-    const nlohmann::json config = nlohmann::json::parse(in);
-    return config.at("size").at("longest_edge").get<int>();
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorKind::Model, fmt::format("no usable size.longest_edge ({})", e.what()), {path.string()});
-  }
+stages::ImageProcessorConfig model_image_config(const std::string& model_dir) {
+  return stages::ImageProcessorConfig::load(std::filesystem::path(model_dir) / "preprocessor_config.json");
 }
 
 void write_png(const std::filesystem::path& path, const RgbImage& image) {
@@ -55,10 +48,6 @@ void write_png(const std::filesystem::path& path, const RgbImage& image) {
 
 void run_pages(const PagesArgs& args, CommandResult& result) {
   if (args.tiles && args.model_dir.empty()) throw Error(ErrorKind::Usage, "--tiles needs --model DIR");
-  if (args.tiles) {
-    // The model's tiling (stages/image_processor) has not landed yet; say so rather than guess its output.
-    throw Error(ErrorKind::Usage, "--tiles is not available yet in this build (the image processor is missing)");
-  }
   if (!(args.max_megapixels > 0.0)) throw Error(ErrorKind::Usage, "--max-megapixels must be positive");
   const stages::PageSelection selection = stages::parse_page_selection(args.pages);
 
@@ -66,8 +55,10 @@ void run_pages(const PagesArgs& args, CommandResult& result) {
   options.password = args.password;
   options.dpi = args.dpi;
   options.max_pixels = static_cast<std::int64_t>(args.max_megapixels * 1e6);
+  std::optional<stages::ImageProcessorConfig> image_config;
+  if (!args.model_dir.empty()) image_config = model_image_config(args.model_dir);
   if (args.longest_edge > 0) options.target_longest_edge = args.longest_edge;
-  else if (!args.model_dir.empty()) options.target_longest_edge = model_longest_edge(args.model_dir);
+  else if (image_config) options.target_longest_edge = image_config->longest_edge;
 
   const auto doc = stages::open_document(args.file, options);
   const std::vector<int> pages = stages::select_pages(selection, doc->page_count(), args.file);
@@ -84,6 +75,15 @@ void run_pages(const PagesArgs& args, CommandResult& result) {
                      report.rotated_clockwise, report.background_normalized ? ", background normalised" : "");
       }
       write_png(out_dir / fmt::format("page-{:04d}.png", index), image);
+      if (args.tiles) {
+        // Exactly the frames the model sees: row-major tiles (1-based r, c), then the global image.
+        const stages::Tiles tiles = stages::tile_image(image, *image_config);
+        std::size_t f = 0;
+        for (int r = 1; r <= tiles.rows; ++r)
+          for (int c = 1; c <= tiles.cols; ++c)
+            write_png(out_dir / fmt::format("page-{:04d}-r{}-c{}.png", index, r, c), tiles.frames[f++]);
+        write_png(out_dir / fmt::format("page-{:04d}-global.png", index), tiles.frames.back());
+      }
       spdlog::debug("{}: page {}: {}x{} px at {:.1f} dpi", args.file, index, image.width, image.height, page.dpi);
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::Io) throw;  // the output folder is broken: every page would fail the same way

@@ -211,3 +211,33 @@ BOOST_AUTO_TEST_CASE(config_errors_name_file_and_key) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(tiling_cli)
+
+// `folio pages --tiles` writes exactly the frames tile_image makes, named by 1-based row and column.
+BOOST_AUTO_TEST_CASE(pages_tiles_writes_every_frame) {
+  const std::string bin = folio::test::folio_bin();
+  if (!fs::exists(bin)) {
+    BOOST_TEST_MESSAGE("folio binary not built; skipping");
+    return;
+  }
+  folio::test::TempDir out;
+  const fs::path checkpoint = folio::test::reference_dir() / "tiny-a" / "checkpoint";
+  const std::string cmd = bin + " pages " + (folio::test::samples_dir() / "invoice.pdf").string() +
+                          " --pages 1 --tiles --model " + checkpoint.string() + " --out " + out.path().string() +
+                          " > /dev/null";
+  BOOST_TEST_REQUIRE(std::system(cmd.c_str()) == 0);
+  const auto cfg = ImageProcessorConfig::load(checkpoint / "preprocessor_config.json");
+  const RgbImage page = read_image_file((out.path() / "page-0001.png").string());
+  BOOST_TEST(std::max(page.width, page.height) == cfg.longest_edge);  // rendered at the model's size
+  const Tiles tiles = tile_image(page, cfg);
+  std::size_t f = 0;
+  for (int r = 1; r <= tiles.rows; ++r)
+    for (int c = 1; c <= tiles.cols; ++c) {
+      const auto tile = read_image_file((out.path() / ("page-0001-r" + std::to_string(r) + "-c" + std::to_string(c) + ".png")).string());
+      BOOST_TEST((tile.pixels == tiles.frames[f++].pixels));
+    }
+  BOOST_TEST((read_image_file((out.path() / "page-0001-global.png").string()).pixels == tiles.frames.back().pixels));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
