@@ -1,0 +1,267 @@
+#include "engine/engine.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "common/error.hpp"
+#include "engine/model/connector.hpp"
+#include "engine/model/siglip_vision.hpp"
+#include "engine/model/smollm_text.hpp"
+
+namespace folio::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+// Sets the OpenMP team size for the calling (owner) thread, for the duration of one engine call.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads) : previous_(omp_get_max_threads()) {
+    if (threads > 0) omp_set_num_threads(threads);
+  }
+  ~ThreadScope() { omp_set_num_threads(previous_); }
+
+ private:
+  int previous_;
+};
+
+float log_softmax_at(const std::vector<float>& logits, int index) {
+  const float mx = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l - mx));
+  return static_cast<float>(logits[index] - mx - std::log(sum));
+}
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+}  // namespace
+
+kernels::Precision parse_precision(const std::string& name) {
+  if (name == "fp32" || name == "f32") return kernels::Precision::F32;
+  if (name == "bf16") return kernels::Precision::BF16;
+  if (name == "int8") return kernels::Precision::Int8;
+  throw Error(ErrorKind::Usage, "precision must be int8, bf16 or fp32, not '" + name + "'");
+}
+
+const char* to_string(kernels::Precision p) {
+  switch (p) {
+    case kernels::Precision::F32: return "fp32";
+    case kernels::Precision::BF16: return "bf16";
+    case kernels::Precision::Int8: return "int8";
+  }
+  return "?";
+}
+
+class Engine::Impl {
+ public:
+  Impl(const std::filesystem::path& dir, const EngineOptions& o)
+      : options(o),
+        files(open_model_folder(dir)),
+        tokenizer(text::Tokenizer::load(dir / "tokenizer.json")),
+        prompts(text::PromptBuilder::load(dir, tokenizer, files.config.image_token_id, o.prompt_style)),
+        weights(WeightFiles::open(dir)),
+        vision(files.config.vision, weights, o.precision),
+        connector(files.config, weights, o.precision),
+        text(files.config.text, weights, o.precision) {
+    if (tokenizer.vocab_size() > files.config.text.vocab_size)
+      throw Error(ErrorKind::Model,
+                  "the tokenizer has " + std::to_string(tokenizer.vocab_size()) + " tokens but the model's vocabulary is " +
+                      std::to_string(files.config.text.vocab_size),
+                  {dir.string()});
+    for (int id : files.generation.eos_token_ids) stop.push_back(id);
+    if (auto eou = tokenizer.token_id("<end_of_utterance>")) stop.push_back(*eou);
+    std::sort(stop.begin(), stop.end());
+    stop.erase(std::unique(stop.begin(), stop.end()), stop.end());
+  }
+
+  std::vector<float> merged_embeddings(const std::vector<int>& ids, const std::vector<float>& features) const {
+    std::vector<float> x = text.embed(ids);
+    const std::size_t d = files.config.text.hidden_size;
+    const std::size_t slots = std::count(ids.begin(), ids.end(), files.config.image_token_id);
+    if (slots * d != features.size())
+      throw Error(ErrorKind::Input, "the prompt has " + std::to_string(slots) + " image tokens but the page has " +
+                                        std::to_string(features.size() / d) + " image features");
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      if (ids[i] == files.config.image_token_id) std::copy_n(features.data() + (next++) * d, d, x.data() + i * d);
+    return x;
+  }
+
+  // Greedy decoding after a prefill whose last hidden row is `last`.
+  Answer decode(KvCache& cache, std::vector<float> last, const GenerateOptions& o) const {
+    Answer a;
+    const auto t0 = Clock::now();
+    const int d = files.config.text.hidden_size;
+    a.stop_reason = "max_new_tokens";
+    for (int step = 0; step < o.max_new_tokens; ++step) {
+      if (o.cancel && o.cancel()) {
+        a.stop_reason = "cancelled";
+        break;
+      }
+      const std::vector<float> logits = text.logits(last.data() + last.size() - d);
+      int best = -1;
+      float best_v = -std::numeric_limits<float>::infinity();
+      for (int v = 0; v < static_cast<int>(logits.size()); ++v) {
+        if (o.ignore_eos && std::binary_search(stop.begin(), stop.end(), v)) continue;
+        if (logits[v] > best_v) {
+          best_v = logits[v];
+          best = v;
+        }
+      }
+      a.token_ids.push_back(best);
+      a.token_logprobs.push_back(log_softmax_at(logits, best));
+      if (std::binary_search(stop.begin(), stop.end(), best)) {
+        a.stop_reason = "eos";
+        break;
+      }
+      if (step + 1 == o.max_new_tokens) break;
+      if (cache.length + 1 > cache.capacity) break;
+      last = text.embed({best});
+      text.forward(last, 1, cache);
+    }
+    a.timings_ms["decode"] = ms_since(t0);
+    std::vector<int> shown;
+    for (int id : a.token_ids)
+      if (!std::binary_search(stop.begin(), stop.end(), id)) shown.push_back(id);
+    a.text = trim(tokenizer.decode(shown, /*skip_special_tokens=*/true));
+    return a;
+  }
+
+  int capacity_for(std::size_t prompt, int max_new) const {
+    return static_cast<int>(std::min<std::size_t>(prompt + max_new + 1, files.config.text.max_position_embeddings));
+  }
+  void check_length(std::size_t prompt) const {
+    if (prompt >= static_cast<std::size_t>(files.config.text.max_position_embeddings))
+      throw Error(ErrorKind::Input, "the prompt has " + std::to_string(prompt) + " tokens; the model reads at most " +
+                                        std::to_string(files.config.text.max_position_embeddings));
+  }
+
+  EngineOptions options;
+  ModelFiles files;
+  text::Tokenizer tokenizer;
+  text::PromptBuilder prompts;
+  WeightFiles weights;
+  VisionEncoder vision;
+  Connector connector;
+  TextDecoder text;
+  std::vector<int> stop;
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+std::unique_ptr<Engine> Engine::load(const std::filesystem::path& dir, const EngineOptions& options) {
+  ThreadScope threads(options.threads);
+  return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(dir, options)));
+}
+
+const ModelFiles& Engine::model() const { return impl_->files; }
+const text::Tokenizer& Engine::tokenizer() const { return impl_->tokenizer; }
+const text::PromptBuilder& Engine::prompts() const { return impl_->prompts; }
+std::vector<int> Engine::stop_ids() const { return impl_->stop; }
+
+std::vector<float> Engine::vision(const float* pixel_values, int frames) const {
+  ThreadScope threads(impl_->options.threads);
+  return impl_->vision.forward(pixel_values, frames);
+}
+
+std::vector<float> Engine::connector(const float* vision, int frames) const {
+  ThreadScope threads(impl_->options.threads);
+  return impl_->connector.forward(vision, frames);
+}
+
+std::vector<float> Engine::pixel_shuffle(const float* vision_frame) const { return impl_->connector.shuffle(vision_frame); }
+
+PageEncoding Engine::encode_page(const float* pixel_values, int frames, int rows, int cols) const {
+  if (frames != rows * cols + 1)
+    throw Error(ErrorKind::Input, std::to_string(frames) + " frames do not make " + std::to_string(rows) + " x " +
+                                      std::to_string(cols) + " tiles plus a global image");
+  ThreadScope threads(impl_->options.threads);
+  PageEncoding p;
+  p.rows = rows;
+  p.cols = cols;
+  p.frames = frames;
+  const auto t0 = Clock::now();
+  const auto v = impl_->vision.forward(pixel_values, frames);
+  p.timings_ms["vision"] = ms_since(t0);
+  const auto t1 = Clock::now();
+  p.image_features = impl_->connector.forward(v.data(), frames);
+  p.timings_ms["connector"] = ms_since(t1);
+  return p;
+}
+
+PrefillResult Engine::prefill(const std::vector<int>& ids, const std::vector<float>& features) const {
+  ThreadScope threads(impl_->options.threads);
+  impl_->check_length(ids.size());
+  PrefillResult r;
+  r.merged_embeddings = impl_->merged_embeddings(ids, features);
+  std::vector<float> x = r.merged_embeddings;
+  KvCache cache = impl_->text.new_cache(static_cast<int>(ids.size()));
+  impl_->text.forward(x, static_cast<int>(ids.size()), cache, &r.hidden_last);
+  std::vector<float> normed;
+  r.logits_last = impl_->text.logits(x.data() + x.size() - impl_->files.config.text.hidden_size, &normed);
+  r.hidden_last.push_back(normed);
+  return r;
+}
+
+Answer Engine::generate(const std::vector<int>& ids, const std::vector<float>& features, const GenerateOptions& o) const {
+  ThreadScope threads(impl_->options.threads);
+  impl_->check_length(ids.size());
+  const auto t0 = Clock::now();
+  std::vector<float> x = impl_->merged_embeddings(ids, features);
+  KvCache cache = impl_->text.new_cache(impl_->capacity_for(ids.size(), o.max_new_tokens));
+  impl_->text.forward(x, static_cast<int>(ids.size()), cache);
+  const double prefill_ms = ms_since(t0);
+  Answer a = impl_->decode(cache, std::move(x), o);
+  a.timings_ms["prefill"] = prefill_ms;
+  return a;
+}
+
+std::vector<Answer> Engine::answer(const PageEncoding& page, std::span<const std::string> questions,
+                                   const GenerateOptions& o) const {
+  ThreadScope threads(impl_->options.threads);
+  std::vector<Answer> out;
+  if (questions.empty()) return out;
+  const text::ImageLayout layout{page.rows, page.cols, impl_->files.config.tokens_per_tile()};
+  std::vector<text::Prompt> prompts;
+  std::size_t longest = 0;
+  for (const auto& q : questions) {
+    prompts.push_back(impl_->prompts.build(q, layout));
+    impl_->check_length(prompts.back().ids.size());
+    longest = std::max(longest, prompts.back().ids.size());
+  }
+  // The page prefix once; every question's suffix and answer after it, rolled back between questions.
+  const auto t0 = Clock::now();
+  const std::vector<int> prefix(prompts[0].ids.begin(), prompts[0].ids.begin() + prompts[0].prefix_length);
+  std::vector<float> x = impl_->merged_embeddings(prefix, page.image_features);
+  KvCache cache = impl_->text.new_cache(impl_->capacity_for(longest, o.max_new_tokens));
+  impl_->text.forward(x, static_cast<int>(prefix.size()), cache);
+  const double prefix_ms = ms_since(t0);
+  for (const auto& p : prompts) {
+    if (!std::equal(prefix.begin(), prefix.end(), p.ids.begin()))
+      throw Error(ErrorKind::Internal, "questions of one page do not share the page prefix");
+    cache.length = static_cast<int>(prefix.size());
+    const auto t1 = Clock::now();
+    std::vector<int> suffix(p.ids.begin() + p.prefix_length, p.ids.end());
+    std::vector<float> s = impl_->text.embed(suffix);
+    impl_->text.forward(s, static_cast<int>(suffix.size()), cache);
+    const double suffix_ms = ms_since(t1);
+    Answer a = impl_->decode(cache, std::move(s), o);
+    a.timings_ms["prefill_prefix"] = out.empty() ? prefix_ms : 0.0;
+    a.timings_ms["prefill_question"] = suffix_ms;
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+}  // namespace folio::engine

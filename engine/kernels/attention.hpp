@@ -1,0 +1,23 @@
+// Scaled dot-product attention over row-major [tokens, heads * head_dim] matrices, with grouped-query
+// heads (query head h reads kv head h / (heads / kv_heads)) and an optional causal mask.
+#pragma once
+
+namespace folio::engine::kernels {
+
+struct AttentionShape {
+  int queries = 0;      // rows of q
+  int keys = 0;         // rows of k and v
+  int heads = 0;
+  int kv_heads = 0;
+  int head_dim = 0;
+  int q_stride = 0;     // floats between consecutive rows of q
+  int out_stride = 0;   // floats between consecutive rows of out
+  int kv_stride = 0;    // floats between consecutive rows of k / v
+  // Causal: query i may see keys [0, first_query_position + i]. Negative: bidirectional.
+  int first_query_position = -1;
+};
+
+// out[i, h] = softmax(q[i, h] . k[:, g]^T * scale) v[:, g]; softmax in float32 with max subtraction.
+void attention(const float* q, const float* k, const float* v, const AttentionShape& shape, float scale, float* out);
+
+}  // namespace folio::engine::kernels

@@ -1,0 +1,110 @@
+#include "engine/model/siglip_vision.hpp"
+
+#include <cmath>
+
+#include "engine/kernels/attention.hpp"
+#include "engine/kernels/norms.hpp"
+#include "engine/model/weights.hpp"
+
+namespace folio::engine {
+
+using kernels::Epilogue;
+using kernels::Linear;
+
+namespace {
+
+Linear linear(const WeightFiles& w, const std::string& prefix, std::int64_t out, std::int64_t in, kernels::Precision p) {
+  const auto weight = load_tensor(w, prefix + ".weight", {out, in});
+  const auto bias = load_tensor(w, prefix + ".bias", {out});
+  return Linear(weight, static_cast<int>(out), static_cast<int>(in), bias, p);
+}
+
+// Frames per encoder pass: large enough for efficient matmuls, small enough to bound activation memory.
+constexpr int kFramesPerPass = 4;
+
+}  // namespace
+
+VisionEncoder::VisionEncoder(const VisionConfig& c, const WeightFiles& w, kernels::Precision p)
+    : config_(c),
+      patch_embedding_([&] {
+        const std::int64_t k = 3LL * c.patch_size * c.patch_size;
+        const auto weight = load_tensor(w, "model.vision_model.embeddings.patch_embedding.weight",
+                                        {c.hidden_size, 3, c.patch_size, c.patch_size});
+        const auto bias = load_tensor(w, "model.vision_model.embeddings.patch_embedding.bias", {c.hidden_size});
+        return Linear(weight, c.hidden_size, static_cast<int>(k), bias, p);
+      }()),
+      position_embedding_(load_tensor(w, "model.vision_model.embeddings.position_embedding.weight",
+                                      {c.num_patches(), c.hidden_size})),
+      post_ln_w_(load_tensor(w, "model.vision_model.post_layernorm.weight", {c.hidden_size})),
+      post_ln_b_(load_tensor(w, "model.vision_model.post_layernorm.bias", {c.hidden_size})) {
+  const std::int64_t d = c.hidden_size, i = c.intermediate_size;
+  for (int l = 0; l < c.num_layers; ++l) {
+    const std::string pre = "model.vision_model.encoder.layers." + std::to_string(l) + ".";
+    auto ld = [&](const std::string& n, std::vector<std::int64_t> s) { return load_tensor(w, pre + n, std::move(s)); };
+    const auto qkv_w = stack_rows({ld("self_attn.q_proj.weight", {d, d}), ld("self_attn.k_proj.weight", {d, d}),
+                                   ld("self_attn.v_proj.weight", {d, d})});
+    const auto qkv_b = stack_rows({ld("self_attn.q_proj.bias", {d}), ld("self_attn.k_proj.bias", {d}),
+                                   ld("self_attn.v_proj.bias", {d})});
+    layers_.push_back(Layer{ld("layer_norm1.weight", {d}), ld("layer_norm1.bias", {d}), ld("layer_norm2.weight", {d}),
+                            ld("layer_norm2.bias", {d}), Linear(qkv_w, static_cast<int>(3 * d), static_cast<int>(d), qkv_b, p),
+                            linear(w, pre + "self_attn.out_proj", d, d, p), linear(w, pre + "mlp.fc1", i, d, p),
+                            linear(w, pre + "mlp.fc2", d, i, p)});
+  }
+}
+
+std::vector<float> VisionEncoder::forward(const float* pixel_values, int frames) const {
+  const std::size_t np = static_cast<std::size_t>(config_.num_patches());
+  const std::size_t frame_floats = 3 * static_cast<std::size_t>(config_.image_size) * config_.image_size;
+  std::vector<float> out(frames * np * config_.hidden_size);
+  for (int f = 0; f < frames; f += kFramesPerPass) {
+    const int n = std::min(kFramesPerPass, frames - f);
+    encode_frames(pixel_values + f * frame_floats, n, out.data() + f * np * config_.hidden_size);
+  }
+  return out;
+}
+
+void VisionEncoder::encode_frames(const float* pixels, int frames, float* x) const {
+  const int T = config_.image_size, P = config_.patch_size, side = config_.patches_per_side();
+  const int np = config_.num_patches(), d = config_.hidden_size, inter = config_.intermediate_size;
+  const int rows = frames * np, kpatch = 3 * P * P;
+
+  // Patches flattened in (c, i, j) order, tokens row-major: the convolution as one matmul.
+  std::vector<float> patches(static_cast<std::size_t>(rows) * kpatch);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int f = 0; f < frames; ++f)
+    for (int t = 0; t < np; ++t) {
+      const int py = t / side, px = t % side;
+      float* dst = patches.data() + (static_cast<std::size_t>(f) * np + t) * kpatch;
+      const float* frame = pixels + static_cast<std::size_t>(f) * 3 * T * T;
+      for (int c = 0; c < 3; ++c)
+        for (int i = 0; i < P; ++i) {
+          const float* src = frame + (static_cast<std::size_t>(c) * T + py * P + i) * T + px * P;
+          std::copy(src, src + P, dst + (c * P + i) * P);
+        }
+    }
+  patch_embedding_.forward(patches.data(), rows, x);
+  patches = {};
+  for (int f = 0; f < frames; ++f)
+    for (std::size_t k = 0; k < static_cast<std::size_t>(np) * d; ++k) x[f * static_cast<std::size_t>(np) * d + k] += position_embedding_[k];
+
+  std::vector<float> a(static_cast<std::size_t>(rows) * d), qkv(static_cast<std::size_t>(rows) * 3 * d),
+      attn(static_cast<std::size_t>(rows) * d), h(static_cast<std::size_t>(rows) * inter);
+  const int hd = config_.head_dim();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  for (const Layer& L : layers_) {
+    kernels::layer_norm(x, rows, d, L.ln1_w.data(), L.ln1_b.data(), config_.layer_norm_eps, a.data());
+    L.qkv.forward(a.data(), rows, qkv.data());
+    for (int f = 0; f < frames; ++f) {
+      const float* base = qkv.data() + static_cast<std::size_t>(f) * np * 3 * d;
+      kernels::AttentionShape s{np, np, config_.num_heads, config_.num_heads, hd, 3 * d, d, 3 * d, -1};
+      kernels::attention(base, base + d, base + 2 * d, s, scale, attn.data() + static_cast<std::size_t>(f) * np * d);
+    }
+    L.out.forward(attn.data(), rows, x, Epilogue{kernels::Activation::None, true});
+    kernels::layer_norm(x, rows, d, L.ln2_w.data(), L.ln2_b.data(), config_.layer_norm_eps, a.data());
+    L.fc1.forward(a.data(), rows, h.data(), Epilogue{kernels::Activation::GeluTanh, false});
+    L.fc2.forward(h.data(), rows, x, Epilogue{kernels::Activation::None, true});
+  }
+  kernels::layer_norm(x, rows, d, post_ln_w_.data(), post_ln_b_.data(), config_.layer_norm_eps, x);
+}
+
+}  // namespace folio::engine

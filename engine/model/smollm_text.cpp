@@ -1,0 +1,116 @@
+#include "engine/model/smollm_text.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/error.hpp"
+#include "engine/kernels/attention.hpp"
+#include "engine/kernels/norms.hpp"
+#include "engine/kernels/rope.hpp"
+#include "engine/model/weights.hpp"
+
+namespace folio::engine {
+
+using kernels::Epilogue;
+using kernels::Linear;
+
+namespace {
+
+Linear lm_head_of(const TextConfig& c, const WeightFiles& w, kernels::Precision p) {
+  const std::vector<std::int64_t> shape{c.vocab_size, c.hidden_size};
+  // An absent or tied lm_head is the embedding matrix (spec section 1).
+  const bool own = !c.tie_word_embeddings && w.find("lm_head.weight");
+  return Linear(load_tensor(w, own ? "lm_head.weight" : "model.text_model.embed_tokens.weight", shape), c.vocab_size,
+                c.hidden_size, {}, p);
+}
+
+}  // namespace
+
+TextDecoder::TextDecoder(const TextConfig& c, const WeightFiles& w, kernels::Precision p)
+    : config_(c),
+      embed_tokens_(load_tensor(w, "model.text_model.embed_tokens.weight", {c.vocab_size, c.hidden_size})),
+      norm_(load_tensor(w, "model.text_model.norm.weight", {c.hidden_size})),
+      lm_head_(lm_head_of(c, w, p)),
+      inv_freq_(kernels::rope_inv_freq(c.head_dim, c.rope_theta)) {
+  const std::int64_t d = c.hidden_size, it = c.intermediate_size, q = static_cast<std::int64_t>(c.num_heads) * c.head_dim,
+                     kv = static_cast<std::int64_t>(c.num_kv_heads) * c.head_dim;
+  for (int l = 0; l < c.num_layers; ++l) {
+    const std::string pre = "model.text_model.layers." + std::to_string(l) + ".";
+    auto ld = [&](const std::string& n, std::vector<std::int64_t> s) { return load_tensor(w, pre + n, std::move(s)); };
+    const auto qkv = stack_rows({ld("self_attn.q_proj.weight", {q, d}), ld("self_attn.k_proj.weight", {kv, d}),
+                                 ld("self_attn.v_proj.weight", {kv, d})});
+    const auto gate_up = stack_rows({ld("mlp.gate_proj.weight", {it, d}), ld("mlp.up_proj.weight", {it, d})});
+    layers_.push_back(Layer{ld("input_layernorm.weight", {d}), ld("post_attention_layernorm.weight", {d}),
+                            Linear(qkv, static_cast<int>(q + 2 * kv), static_cast<int>(d), {}, p),
+                            Linear(ld("self_attn.o_proj.weight", {d, q}), static_cast<int>(d), static_cast<int>(q), {}, p),
+                            Linear(gate_up, static_cast<int>(2 * it), static_cast<int>(d), {}, p),
+                            Linear(ld("mlp.down_proj.weight", {d, it}), static_cast<int>(d), static_cast<int>(it), {}, p)});
+  }
+}
+
+KvCache TextDecoder::new_cache(int capacity) const {
+  return KvCache(config_.num_layers, capacity, config_.num_kv_heads * config_.head_dim);
+}
+
+std::vector<float> TextDecoder::embed(const std::vector<int>& ids) const {
+  const std::size_t d = config_.hidden_size;
+  std::vector<float> x(ids.size() * d);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= config_.vocab_size)
+      throw Error(ErrorKind::Input, "token id " + std::to_string(ids[i]) + " is outside the vocabulary");
+    std::copy_n(embed_tokens_.data() + ids[i] * d, d, x.data() + i * d);
+  }
+  return x;
+}
+
+void TextDecoder::forward(std::vector<float>& x, int rows, KvCache& cache,
+                          std::vector<std::vector<float>>* last_rows) const {
+  const int d = config_.hidden_size, hd = config_.head_dim, H = config_.num_heads, Hkv = config_.num_kv_heads;
+  const int q_width = H * hd, kv_width = Hkv * hd, qkv_width = q_width + 2 * kv_width, it = config_.intermediate_size;
+  const int start = cache.length;
+  if (start + rows > cache.capacity)
+    throw Error(ErrorKind::Input, "the prompt and answer need " + std::to_string(start + rows) +
+                                      " positions, more than the " + std::to_string(cache.capacity) + " available");
+  std::vector<float> a(static_cast<std::size_t>(rows) * d), qkv(static_cast<std::size_t>(rows) * qkv_width),
+      attn(static_cast<std::size_t>(rows) * q_width), gu(static_cast<std::size_t>(rows) * 2 * it),
+      act(static_cast<std::size_t>(rows) * it);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  if (last_rows) last_rows->assign(1, std::vector<float>(x.end() - d, x.end()));
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& L = layers_[l];
+    kernels::rms_norm(x.data(), rows, d, L.in_norm.data(), config_.rms_norm_eps, a.data());
+    L.qkv.forward(a.data(), rows, qkv.data());
+    kernels::apply_rope(qkv.data(), rows, qkv_width, H, hd, start, inv_freq_);
+    kernels::apply_rope(qkv.data() + q_width, rows, qkv_width, Hkv, hd, start, inv_freq_);
+    for (int r = 0; r < rows; ++r) {
+      const float* src = qkv.data() + static_cast<std::size_t>(r) * qkv_width;
+      std::copy_n(src + q_width, kv_width, cache.k[l].data() + static_cast<std::size_t>(start + r) * kv_width);
+      std::copy_n(src + q_width + kv_width, kv_width, cache.v[l].data() + static_cast<std::size_t>(start + r) * kv_width);
+    }
+    kernels::AttentionShape s{rows, start + rows, H, Hkv, hd, qkv_width, q_width, kv_width, start};
+    kernels::attention(qkv.data(), cache.k[l].data(), cache.v[l].data(), s, scale, attn.data());
+    L.o.forward(attn.data(), rows, x.data(), Epilogue{kernels::Activation::None, true});
+    kernels::rms_norm(x.data(), rows, d, L.post_norm.data(), config_.rms_norm_eps, a.data());
+    L.gate_up.forward(a.data(), rows, gu.data());
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; ++r) {
+      const float* g = gu.data() + static_cast<std::size_t>(r) * 2 * it;
+      float* o = act.data() + static_cast<std::size_t>(r) * it;
+      for (int i = 0; i < it; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * g[it + i];
+    }
+    L.down.forward(act.data(), rows, x.data(), Epilogue{kernels::Activation::None, true});
+    if (last_rows) last_rows->emplace_back(x.end() - d, x.end());
+  }
+  cache.length = start + rows;
+}
+
+std::vector<float> TextDecoder::logits(const float* row, std::vector<float>* normed) const {
+  std::vector<float> n(config_.hidden_size);
+  kernels::rms_norm(row, 1, config_.hidden_size, norm_.data(), config_.rms_norm_eps, n.data());
+  std::vector<float> out(config_.vocab_size);
+  lm_head_.forward(n.data(), 1, out.data());
+  if (normed) *normed = n;
+  return out;
+}
+
+}  // namespace folio::engine

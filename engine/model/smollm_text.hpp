@@ -1,0 +1,43 @@
+// The Llama / SmolLM2 decoder of SmolVLM (spec section 7): RMSNorm, half-split RoPE, grouped-query
+// causal attention over a KV cache, SiLU-gated MLP, final norm and lm_head.
+#pragma once
+
+#include <vector>
+
+#include "engine/io/safetensors.hpp"
+#include "engine/kernels/linear.hpp"
+#include "engine/model/config.hpp"
+#include "engine/model/kv_cache.hpp"
+
+namespace folio::engine {
+
+class TextDecoder {
+ public:
+  TextDecoder(const TextConfig& config, const WeightFiles& weights, kernels::Precision precision);
+
+  // Token embeddings [ids.size(), hidden].
+  std::vector<float> embed(const std::vector<int>& ids) const;
+  // Runs x [rows, hidden] at positions cache.length.. through every layer, appending to the cache;
+  // x becomes the last layer's output (before the final norm). Optional: the hidden state of the last
+  // row after each layer (for tests).
+  void forward(std::vector<float>& x, int rows, KvCache& cache, std::vector<std::vector<float>>* last_row_per_layer = nullptr) const;
+  // Final norm + lm_head of one row of hidden state.
+  std::vector<float> logits(const float* hidden_row, std::vector<float>* normed = nullptr) const;
+
+  KvCache new_cache(int capacity) const;
+  const TextConfig& config() const { return config_; }
+
+ private:
+  struct Layer {
+    std::vector<float> in_norm, post_norm;
+    kernels::Linear qkv, o, gate_up, down;  // fused q|k|v and gate|up projections
+  };
+  TextConfig config_;
+  std::vector<float> embed_tokens_;
+  std::vector<Layer> layers_;
+  std::vector<float> norm_;
+  kernels::Linear lm_head_;
+  std::vector<float> inv_freq_;
+};
+
+}  // namespace folio::engine

@@ -1,0 +1,166 @@
+// The fp32 engine against HF transformers' own tensors for every case in ../shared/reference/tiny-a/.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "engine/engine.hpp"
+#include "engine/io/safetensors.hpp"
+#include "support/paths.hpp"
+
+namespace fs = std::filesystem;
+using namespace folio::engine;
+
+namespace {
+
+fs::path checkpoint() { return folio::test::reference_dir() / "tiny-a" / "checkpoint"; }
+
+std::vector<fs::path> golden_cases() {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(folio::test::reference_dir() / "tiny-a" / "cases"))
+    if (fs::exists(e.path() / "golden.json")) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+struct Golden {
+  nlohmann::json json;
+  SafetensorsFile tensors;
+  explicit Golden(const fs::path& dir)
+      : json([&] {
+          std::ifstream in(dir / "golden.json");
+          return nlohmann::json::parse(in);
+        }()),
+        tensors(dir / "golden.safetensors") {}
+  std::vector<float> f32(const std::string& name) const { return to_f32(tensors.at(name)); }
+  std::vector<int> ids(const std::string& name) const {
+    const auto& t = tensors.at(name);
+    const auto* p = reinterpret_cast<const std::int64_t*>(t.bytes.data());
+    return std::vector<int>(p, p + t.numel());
+  }
+  // pixel_values from the u8 tiles, by the formula golden.json documents.
+  std::vector<float> pixel_values() const {
+    const auto& t = tensors.at("pixel_values_u8");
+    const auto* p = reinterpret_cast<const std::uint8_t*>(t.bytes.data());
+    std::vector<float> out(t.numel());
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = (static_cast<float>(p[i] * (1.0 / 255.0)) - 0.5f) / 0.5f;
+    return out;
+  }
+  int frames() const { return static_cast<int>(tensors.at("pixel_values_u8").shape[0]); }
+};
+
+// max |a - b| <= atol + rtol * |b|, elementwise, with the worst offender reported.
+void check_close(const std::vector<float>& a, const std::vector<float>& b, double atol, double rtol, const std::string& what) {
+  BOOST_TEST_REQUIRE(a.size() == b.size(), what << ": size " << a.size() << " vs " << b.size());
+  double worst = 0;
+  std::size_t at = 0;
+  bool ok = true;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double err = std::fabs(static_cast<double>(a[i]) - b[i]);
+    if (err > atol + rtol * std::fabs(b[i])) ok = false;
+    if (err > worst) {
+      worst = err;
+      at = i;
+    }
+  }
+  BOOST_TEST(ok, what << ": max |diff| " << worst << " at " << at << " (" << a[at] << " vs " << b[at] << ")");
+}
+
+const Engine& fp32_engine() {
+  static const auto engine = Engine::load(checkpoint(), EngineOptions{kernels::Precision::F32, 2, text::PromptStyle::Chat});
+  return *engine;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(engine_golden)
+
+BOOST_AUTO_TEST_CASE(every_case_matches_transformers) {
+  const Engine& engine = fp32_engine();
+  const auto& cfg = engine.model().config;
+  const auto cases = golden_cases();
+  BOOST_TEST_REQUIRE(!cases.empty());
+  for (const auto& dir : cases) {
+    BOOST_TEST_CONTEXT(dir.filename().string()) {
+      const Golden g(dir);
+      const auto pv = g.pixel_values();
+      const int frames = g.frames();
+      const auto vision = engine.vision(pv.data(), frames);
+      const std::size_t frame_out = static_cast<std::size_t>(cfg.vision.num_patches()) * cfg.vision.hidden_size;
+      check_close(std::vector<float>(vision.begin(), vision.begin() + frame_out), g.f32("vision_last_hidden_tile0"), 1e-4, 1e-4,
+                  "vision tile 0");
+      check_close(engine.pixel_shuffle(vision.data()), g.f32("connector_in_shuffled_tile0"), 1e-4, 1e-4, "pixel shuffle");
+      const auto features = engine.connector(vision.data(), frames);
+      check_close(features, g.f32("connector_out"), 1e-4, 1e-4, "connector");
+
+      const auto ids = g.ids("input_ids");
+      const auto r = engine.prefill(ids, features);
+      check_close(r.merged_embeddings, g.f32("inputs_embeds_merged"), 1e-4, 1e-4, "merged embeddings");
+      // Golden rows: embeddings, after each layer but the last, then after the final norm.
+      const auto hidden = g.f32("hidden_last_pos_per_layer");
+      const std::size_t d = cfg.text.hidden_size, rows = hidden.size() / d;
+      for (std::size_t k = 0; k + 1 < rows; ++k)
+        check_close(r.hidden_last[k], std::vector<float>(hidden.begin() + k * d, hidden.begin() + (k + 1) * d), 2e-4, 1e-3,
+                    "hidden row " + std::to_string(k));
+      check_close(r.hidden_last.back(), std::vector<float>(hidden.end() - d, hidden.end()), 2e-4, 1e-3, "final norm");
+      check_close(r.logits_last, g.f32("logits_last"), 1e-3, 1e-3, "logits");
+      const int argmax = static_cast<int>(std::max_element(r.logits_last.begin(), r.logits_last.end()) - r.logits_last.begin());
+      BOOST_TEST(argmax == g.ids("argmax_last")[0]);
+
+      const auto golden_tokens = g.ids("generated_ids");
+      GenerateOptions o;
+      o.max_new_tokens = static_cast<int>(golden_tokens.size());
+      o.ignore_eos = true;  // the golden run masked EOS for all its steps
+      const Answer a = engine.generate(ids, features, o);
+      BOOST_TEST(a.token_ids == golden_tokens);
+      BOOST_TEST(a.token_logprobs.size() == golden_tokens.size());
+      for (float lp : a.token_logprobs) BOOST_TEST(lp <= 0.0f);
+    }
+  }
+}
+
+// The page path: the prefix is prefilled once and each question's suffix on top; answers equal a
+// whole-prompt generation, whatever the order of questions.
+BOOST_AUTO_TEST_CASE(shared_prefix_answers_equal_whole_prompt_generation) {
+  const Engine& engine = fp32_engine();
+  const auto dir = golden_cases().front();
+  const Golden g(dir);
+  const auto pv = g.pixel_values();
+  const int rows = g.json["processor"]["rows"].get<int>(), cols = g.json["processor"]["cols"].get<int>();
+  const PageEncoding page = engine.encode_page(pv.data(), g.frames(), rows, cols);
+  const std::vector<std::string> questions{"What is the total?", "Who is the vendor?", "What is the total?"};
+  GenerateOptions o;
+  o.max_new_tokens = 6;
+  o.ignore_eos = true;
+  const auto answers = engine.answer(page, questions, o);
+  BOOST_TEST_REQUIRE(answers.size() == 3u);
+  for (std::size_t i = 0; i < questions.size(); ++i) {
+    const auto prompt = engine.prompts().build(questions[i], {rows, cols, engine.model().config.tokens_per_tile()});
+    const Answer whole = engine.generate(prompt.ids, page.image_features, o);
+    BOOST_TEST(answers[i].token_ids == whole.token_ids);
+    for (std::size_t k = 0; k < whole.token_logprobs.size(); ++k)
+      BOOST_TEST(std::fabs(answers[i].token_logprobs[k] - whole.token_logprobs[k]) < 1e-4);
+  }
+  BOOST_TEST(answers[0].token_ids == answers[2].token_ids);
+  // Cancellation stops before the first token.
+  o.cancel = [] { return true; };
+  const auto cancelled = engine.answer(page, std::vector<std::string>{"x?"}, o);
+  BOOST_TEST(cancelled[0].stop_reason == "cancelled");
+  BOOST_TEST(cancelled[0].token_ids.empty());
+}
+
+BOOST_AUTO_TEST_CASE(bad_model_input_is_a_clear_error) {
+  const Engine& engine = fp32_engine();
+  const auto& cfg = engine.model().config;
+  std::vector<float> features(static_cast<std::size_t>(cfg.tokens_per_tile()) * cfg.text.hidden_size, 0.f);
+  const std::vector<int> ids{1, 2, 3};  // no image tokens, one frame of features
+  BOOST_CHECK_THROW(engine.prefill(ids, features), folio::Error);
+  std::vector<int> too_long(cfg.text.max_position_embeddings + 1, 5);
+  BOOST_CHECK_THROW(engine.prefill(too_long, {}), folio::Error);
+  std::vector<float> pv(3 * 512 * 512 * 2);
+  BOOST_CHECK_THROW(engine.encode_page(pv.data(), 2, 2, 2), folio::Error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
