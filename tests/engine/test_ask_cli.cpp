@@ -16,13 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 
 std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return {-1, ""};
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  auto r = folio::test::run_command(cmd);
+  return {r.status, r.out};
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 #include "support/paths.hpp"
 
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 
@@ -29,6 +33,18 @@ TempDir::~TempDir() {
 std::string folio_bin() {
   const char* env = std::getenv("FOLIO_BIN");
   return env ? env : (source_dir() / "build" / "cli" / "folio").string();
+}
+
+CommandOutput run_command(const std::string& command) {
+  CommandOutput r;
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
 }
 
 }  // namespace folio::test

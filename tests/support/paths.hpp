@@ -26,4 +26,11 @@ class TempDir {
 // The folio executable built next to the tests (FOLIO_BIN, set by ctest).
 std::string folio_bin();
 
+// Runs a shell command; returns its exit status (-1 when killed by a signal) and its stdout.
+struct CommandOutput {
+  int status = -1;
+  std::string out;
+};
+CommandOutput run_command(const std::string& command);
+
 }  // namespace folio::test
