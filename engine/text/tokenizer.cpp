@@ -58,7 +58,16 @@ class Tokenizer::Impl {
 
   // Cache of BPE results per piece (pieces repeat a lot in real text).
   mutable std::shared_mutex cache_mutex;
-  mutable std::unordered_map<std::string, std::vector<int>> cache;
+  struct PieceHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+  };
+  mutable std::unordered_map<std::string, std::vector<int>, PieceHash, std::equal_to<>> cache;
+  std::vector<int> raw_bytes;  // id -> how many input bytes its vocabulary string stands for
+
+  // Appends the ids of `text` (already checked to be UTF-8); with `on_token`, reports each id's byte range.
+  template <typename OnToken>
+  void encode_into(std::string_view text, std::vector<int>& ids, OnToken on_token) const;
 
   std::vector<Segment> split_added(std::string_view text) const;
   void bpe(std::string_view piece_bytes, std::vector<int>& out) const;
@@ -101,7 +110,7 @@ std::vector<Segment> Tokenizer::Impl::split_added(std::string_view text) const {
 void Tokenizer::Impl::bpe(std::string_view piece, std::vector<int>& out) const {
   {
     std::shared_lock lock(cache_mutex);
-    auto it = cache.find(std::string(piece));
+    auto it = cache.find(piece);
     if (it != cache.end()) {
       out.insert(out.end(), it->second.begin(), it->second.end());
       return;
@@ -232,6 +241,12 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
   }
   std::stable_sort(impl->added.begin(), impl->added.end(),
                    [](const AddedToken& x, const AddedToken& y) { return x.content.size() > y.content.size(); });
+  impl->raw_bytes.assign(impl->id_to_token.size(), 0);
+  for (const auto& [tok, id] : impl->vocab) {
+    int n = 0;
+    for (std::size_t i = 0; i < tok.size(); ++n) next_utf8(tok, i);
+    impl->raw_bytes[id] = n;
+  }
   impl->added_index_by_id.assign(impl->id_to_token.size(), -1);
   for (int k = 0; k < static_cast<int>(impl->added.size()); ++k) {
     impl->added_index_by_id[impl->added[k].id] = k;
@@ -240,12 +255,44 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
   return Tokenizer(std::move(impl));
 }
 
-Encoding Tokenizer::encode_full(std::string_view text) const {
-  {
-    std::string_view s = text;
-    for (std::size_t i = 0; i < s.size();)
-      if (!next_utf8(s, i)) throw Error(ErrorKind::Input, "text to tokenize is not valid UTF-8");
+namespace {
+
+void check_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {  // ASCII fast path: most of any real text
+      ++i;
+      continue;
+    }
+    if (!next_utf8(s, i)) throw Error(ErrorKind::Input, "text to tokenize is not valid UTF-8 (byte " + std::to_string(i - 1) + ")");
   }
+}
+
+}  // namespace
+
+template <typename OnToken>
+void Tokenizer::Impl::encode_into(std::string_view text, std::vector<int>& ids, OnToken on_token) const {
+  for (const Segment& seg : split_added(text)) {
+    if (seg.added_id >= 0) {
+      ids.push_back(seg.added_id);
+      on_token(seg.begin, seg.end);
+      continue;
+    }
+    for (const auto& [b, e] : pre->split(text, {{seg.begin, seg.end}})) {
+      const std::size_t before = ids.size();
+      bpe(text.substr(b, e - b), ids);
+      // Each id covers consecutive bytes of the piece.
+      std::size_t pos = b;
+      for (std::size_t k = before; k < ids.size(); ++k) {
+        const std::size_t end = pos + static_cast<std::size_t>(raw_bytes[ids[k]]);
+        on_token(pos, end);
+        pos = end;
+      }
+    }
+  }
+}
+
+Encoding Tokenizer::encode_full(std::string_view text) const {
+  check_utf8(text);
   // Code-point index of every byte, for offsets.
   std::vector<std::size_t> cp_of_byte(text.size() + 1);
   std::size_t cp = 0;
@@ -258,35 +305,19 @@ Encoding Tokenizer::encode_full(std::string_view text) const {
   auto cp_end = [&](std::size_t byte_end) { return byte_end >= text.size() ? total_cp : cp_of_byte[byte_end - 1] + 1; };
 
   Encoding enc;
-  for (const Segment& seg : impl_->split_added(text)) {
-    if (seg.added_id >= 0) {
-      enc.ids.push_back(seg.added_id);
-      enc.offsets.emplace_back(cp_of_byte[seg.begin], cp_end(seg.end));
-      continue;
-    }
-    const auto pieces = impl_->pre->split(text, {{seg.begin, seg.end}});
-    for (const auto& [b, e] : pieces) {
-      const std::size_t before = enc.ids.size();
-      impl_->bpe(text.substr(b, e - b), enc.ids);
-      // Each id covers consecutive bytes of the piece; its offsets are the characters those bytes touch.
-      std::size_t pos = b;
-      for (std::size_t k = before; k < enc.ids.size(); ++k) {
-        std::size_t nbytes = 0;
-        const std::string& tok = impl_->id_to_token[enc.ids[k]];
-        for (std::size_t i = 0; i < tok.size();) {
-          next_utf8(tok, i);
-          ++nbytes;
-        }
-        enc.offsets.emplace_back(cp_of_byte[pos], cp_end(pos + nbytes));
-        pos += nbytes;
-      }
-    }
-  }
+  // The offsets are the characters each token's bytes touch.
+  impl_->encode_into(text, enc.ids, [&](std::size_t b, std::size_t e) { enc.offsets.emplace_back(cp_of_byte[b], cp_end(e)); });
   for (int id : enc.ids) enc.pieces.push_back(impl_->id_to_token[id]);
   return enc;
 }
 
-std::vector<int> Tokenizer::encode(std::string_view text) const { return encode_full(text).ids; }
+std::vector<int> Tokenizer::encode(std::string_view text) const {
+  check_utf8(text);
+  std::vector<int> ids;
+  ids.reserve(text.size() / 3);
+  impl_->encode_into(text, ids, [](std::size_t, std::size_t) {});
+  return ids;
+}
 
 std::string Tokenizer::decode(std::span<const int> ids, bool skip_special_tokens) const {
   std::string bytes;
