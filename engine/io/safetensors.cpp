@@ -264,6 +264,20 @@ WeightFiles WeightFiles::open(const std::filesystem::path& dir) {
   return w;
 }
 
+WeightFiles WeightFiles::from_memory(std::vector<TensorInfo> tensors, std::shared_ptr<const void> owner,
+                                     const std::string& label) {
+  WeightFiles w;
+  w.dir_ = label;
+  w.owner_ = std::move(owner);
+  w.in_memory_ = std::move(tensors);
+  for (const auto& t : w.in_memory_) {
+    if (t.bytes.size() != static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype))
+      throw Error(ErrorKind::Internal, "in-memory tensor has the wrong byte size", {label, std::nullopt, t.name});
+    if (!w.by_name_.emplace(t.name, &t).second) throw Error(ErrorKind::Internal, "tensor given twice", {label, std::nullopt, t.name});
+  }
+  return w;
+}
+
 const TensorInfo* WeightFiles::find(std::string_view name) const {
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second;

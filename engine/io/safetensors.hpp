@@ -59,6 +59,9 @@ class SafetensorsFile {
 class WeightFiles {
  public:
   static WeightFiles open(const std::filesystem::path& model_dir);
+  // Tensors held in memory (benchmarks on generated weights); `owner` keeps their bytes alive.
+  static WeightFiles from_memory(std::vector<TensorInfo> tensors, std::shared_ptr<const void> owner,
+                                 const std::string& label);
 
   const TensorInfo* find(std::string_view name) const;
   const TensorInfo& at(std::string_view name) const;  // throws folio::Error (Model) naming the folder
@@ -69,6 +72,8 @@ class WeightFiles {
  private:
   std::filesystem::path dir_;
   std::vector<SafetensorsFile> files_;
+  std::vector<TensorInfo> in_memory_;
+  std::shared_ptr<const void> owner_;
   std::map<std::string, const TensorInfo*, std::less<>> by_name_;
 };
 

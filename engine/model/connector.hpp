@@ -18,6 +18,7 @@ class Connector {
   std::vector<float> forward(const float* vision, int frames) const;
   // The shuffle alone, for one frame: [tokens_per_tile, vision hidden * s^2] (tests compare it).
   std::vector<float> shuffle(const float* vision_frame) const;
+  std::size_t weight_bytes() const { return proj_.weight_bytes(); }
 
  private:
   ModelConfig config_;

@@ -107,4 +107,12 @@ void VisionEncoder::encode_frames(const float* pixels, int frames, float* x) con
   kernels::layer_norm(x, rows, d, post_ln_w_.data(), post_ln_b_.data(), config_.layer_norm_eps, x);
 }
 
+std::size_t VisionEncoder::weight_bytes() const {
+  std::size_t n = patch_embedding_.weight_bytes() + (position_embedding_.size() + post_ln_w_.size() + post_ln_b_.size()) * 4;
+  for (const auto& l : layers_)
+    n += l.qkv.weight_bytes() + l.out.weight_bytes() + l.fc1.weight_bytes() + l.fc2.weight_bytes() +
+         (l.ln1_w.size() + l.ln1_b.size() + l.ln2_w.size() + l.ln2_b.size()) * 4;
+  return n;
+}
+
 }  // namespace folio::engine

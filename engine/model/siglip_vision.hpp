@@ -18,6 +18,7 @@ class VisionEncoder {
   std::vector<float> forward(const float* pixel_values, int frames) const;
 
   const VisionConfig& config() const { return config_; }
+  std::size_t weight_bytes() const;  // prepared weights held (linears as packed, the rest f32)
 
  private:
   struct Layer {

@@ -113,4 +113,16 @@ std::vector<float> TextDecoder::logits(const float* row, std::vector<float>* nor
   return out;
 }
 
+std::size_t TextDecoder::decode_bytes() const {
+  std::size_t n = lm_head_.weight_bytes();
+  for (const auto& l : layers_) n += l.qkv.weight_bytes() + l.o.weight_bytes() + l.gate_up.weight_bytes() + l.down.weight_bytes();
+  return n;
+}
+
+std::size_t TextDecoder::weight_bytes() const {
+  std::size_t n = decode_bytes() + (embed_tokens_.size() + norm_.size()) * 4;
+  for (const auto& l : layers_) n += (l.in_norm.size() + l.post_norm.size()) * 4;
+  return n;
+}
+
 }  // namespace folio::engine

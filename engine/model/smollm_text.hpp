@@ -26,6 +26,8 @@ class TextDecoder {
 
   KvCache new_cache(int capacity) const;
   const TextConfig& config() const { return config_; }
+  std::size_t weight_bytes() const;  // prepared weights held (linears as packed, the rest f32)
+  std::size_t decode_bytes() const;  // weights one decode step reads: every linear, lm_head included
 
  private:
   struct Layer {

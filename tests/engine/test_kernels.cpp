@@ -1,0 +1,239 @@
+// Each kernel against a straightforward double-precision loop on random data: norms, RoPE, attention
+// (GQA, causal with an offset, strided rows), the pixel shuffle (as transformers' reshape/permute chain),
+// and the linear layer over a sweep of row counts, odd sizes, biases, activations and residual adds.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "common/error.hpp"
+#include "engine/kernels/attention.hpp"
+#include "engine/kernels/linear.hpp"
+#include "engine/kernels/norms.hpp"
+#include "engine/kernels/pixel_shuffle.hpp"
+#include "engine/kernels/rope.hpp"
+
+namespace k = folio::engine::kernels;
+
+namespace {
+
+std::vector<float> random_vector(std::size_t n, unsigned seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// Largest |a - b| / (1 + |b|): relative for large values, absolute near zero.
+double max_err(const std::vector<float>& a, const std::vector<double>& b) {
+  BOOST_TEST_REQUIRE(a.size() == b.size());
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]) / (1.0 + std::abs(b[i])));
+  return m;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(kernels)
+
+BOOST_AUTO_TEST_CASE(layer_norm_and_rms_norm) {
+  for (int dim : {1, 7, 64, 333}) {
+    const int rows = 5;
+    const auto x = random_vector(rows * dim, 1, 3.0f), w = random_vector(dim, 2), b = random_vector(dim, 3);
+    std::vector<double> ln(rows * dim), rms(rows * dim);
+    for (int r = 0; r < rows; ++r) {
+      double mean = 0, var = 0, sq = 0;
+      for (int i = 0; i < dim; ++i) mean += x[r * dim + i];
+      mean /= dim;
+      for (int i = 0; i < dim; ++i) {
+        var += (x[r * dim + i] - mean) * (x[r * dim + i] - mean);
+        sq += double(x[r * dim + i]) * x[r * dim + i];
+      }
+      var /= dim;
+      sq /= dim;
+      for (int i = 0; i < dim; ++i) {
+        ln[r * dim + i] = (x[r * dim + i] - mean) / std::sqrt(var + 1e-6) * w[i] + b[i];
+        rms[r * dim + i] = x[r * dim + i] / std::sqrt(sq + 1e-5) * w[i];
+      }
+    }
+    std::vector<float> y(rows * dim);
+    k::layer_norm(x.data(), rows, dim, w.data(), b.data(), 1e-6f, y.data());
+    BOOST_TEST(max_err(y, ln) < 1e-5, "layer_norm dim " << dim);
+    k::rms_norm(x.data(), rows, dim, w.data(), 1e-5f, y.data());
+    BOOST_TEST(max_err(y, rms) < 1e-5, "rms_norm dim " << dim);
+    // In place, as the model calls them.
+    auto z = x;
+    k::rms_norm(z.data(), rows, dim, w.data(), 1e-5f, z.data());
+    BOOST_TEST(max_err(z, rms) < 1e-5);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(rope_half_split) {
+  for (int head_dim : {2, 16, 64}) {
+    const float theta = 100000.0f;
+    const auto inv = k::rope_inv_freq(head_dim, theta);
+    BOOST_TEST_REQUIRE(inv.size() == std::size_t(head_dim / 2));
+    for (int i = 0; i < head_dim / 2; ++i)
+      BOOST_TEST(std::abs(inv[i] - std::pow(double(theta), -2.0 * i / head_dim)) < 1e-6 * std::pow(double(theta), -2.0 * i / head_dim) + 1e-12);
+    const int rows = 4, heads = 3, stride = heads * head_dim + 5, first = 37;
+    const auto x = random_vector(rows * stride, 4);
+    std::vector<double> ref(x.begin(), x.end());
+    const int h2 = head_dim / 2;
+    for (int r = 0; r < rows; ++r)
+      for (int h = 0; h < heads; ++h)
+        for (int i = 0; i < h2; ++i) {
+          // HF computes the angle in float32: position * inv_freq.
+          const float angle = float(first + r) * inv[i];
+          const double c = std::cos(double(angle)), s = std::sin(double(angle));
+          const std::size_t a = r * stride + h * head_dim + i, bb = a + h2;
+          ref[a] = x[a] * c - x[bb] * s;
+          ref[bb] = x[bb] * c + x[a] * s;
+        }
+    auto y = x;
+    k::apply_rope(y.data(), rows, stride, heads, head_dim, first, inv);
+    BOOST_TEST(max_err(y, ref) < 1e-5, "head_dim " << head_dim);
+    // The padding between rows is left alone.
+    for (int r = 0; r < rows; ++r)
+      for (int p = heads * head_dim; p < stride; ++p) BOOST_TEST(y[r * stride + p] == x[r * stride + p]);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(attention_gqa_causal_and_bidirectional) {
+  struct Case {
+    int queries, keys, heads, kv_heads, head_dim, first;
+  };
+  // Short query runs take the row loop, longer ones the blocked oneDNN path (several blocks for 300).
+  for (const Case c : {Case{5, 9, 6, 2, 16, 4}, Case{1, 12, 4, 1, 8, 11}, Case{7, 7, 3, 3, 5, -1}, Case{6, 6, 4, 2, 32, 0},
+                       Case{20, 30, 6, 2, 16, 10}, Case{300, 300, 4, 2, 8, 0}, Case{300, 310, 3, 1, 16, 10},
+                       Case{290, 290, 4, 4, 12, -1}, Case{9, 9, 2, 2, 64, -1}}) {
+    k::AttentionShape s;
+    s.queries = c.queries;
+    s.keys = c.keys;
+    s.heads = c.heads;
+    s.kv_heads = c.kv_heads;
+    s.head_dim = c.head_dim;
+    s.q_stride = c.heads * c.head_dim + 3;  // rows of fused projections are wider than one tensor
+    s.kv_stride = c.kv_heads * c.head_dim * 2 + 1;
+    s.out_stride = c.heads * c.head_dim + 2;
+    s.first_query_position = c.first;
+    const float scale = 1.0f / std::sqrt(float(c.head_dim));
+    const auto q = random_vector(c.queries * s.q_stride, 5), kk = random_vector(c.keys * s.kv_stride, 6),
+               v = random_vector(c.keys * s.kv_stride, 7);
+    std::vector<float> out(c.queries * s.out_stride, 42.0f);
+    k::attention(q.data(), kk.data(), v.data(), s, scale, out.data());
+
+    const int group = c.heads / c.kv_heads;
+    std::vector<float> got;
+    std::vector<double> ref;
+    for (int i = 0; i < c.queries; ++i)
+      for (int h = 0; h < c.heads; ++h) {
+        const int g = h / group;
+        const int visible = c.first < 0 ? c.keys : std::min(c.keys, c.first + i + 1);
+        std::vector<double> p(visible);
+        double mx = -1e300, sum = 0;
+        for (int j = 0; j < visible; ++j) {
+          double d = 0;
+          for (int e = 0; e < c.head_dim; ++e)
+            d += double(q[i * s.q_stride + h * c.head_dim + e]) * kk[j * s.kv_stride + g * c.head_dim + e];
+          p[j] = d * scale;
+          mx = std::max(mx, p[j]);
+        }
+        for (auto& x : p) sum += (x = std::exp(x - mx));
+        for (int e = 0; e < c.head_dim; ++e) {
+          double o = 0;
+          for (int j = 0; j < visible; ++j) o += p[j] / sum * v[j * s.kv_stride + g * c.head_dim + e];
+          ref.push_back(o);
+          got.push_back(out[i * s.out_stride + h * c.head_dim + e]);
+        }
+      }
+    BOOST_TEST(max_err(got, ref) < 1e-5, "queries " << c.queries << " keys " << c.keys << " first " << c.first);
+    // Columns past heads * head_dim in out are not written.
+    for (int i = 0; i < c.queries; ++i)
+      for (int p = c.heads * c.head_dim; p < s.out_stride; ++p) BOOST_TEST(out[i * s.out_stride + p] == 42.0f);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(pixel_shuffle_is_transformers_reshape_chain) {
+  // transformers' Idefics3Connector.pixel_shuffle on one frame, done literally with index arithmetic:
+  // [n*n, D] -> view [n, n, D] -> view [n, n/s, D*s] -> permute(1,0,2) -> reshape [n/s, n/s, D*s*s]
+  // -> permute(1,0,2) -> reshape [(n/s)^2, D*s*s].
+  for (auto [n, dim, s] : {std::tuple{4, 3, 2}, std::tuple{6, 5, 3}, std::tuple{8, 2, 4}, std::tuple{3, 7, 1}}) {
+    const auto x = random_vector(n * n * dim, 8);
+    const int m = n / s;
+    // Step 1: a[h][w2][e] with e < D*s, = x viewed as [n, n/s, D*s].
+    auto a = [&](int h, int w2, int e) { return x[(h * n) * dim + w2 * dim * s + e]; };
+    // Step 2: permute -> b[w2][h][e]; reshape as [n/s, n/s, D*s*s]: c[w2][h2][f] = b[w2][h2*s + f/(D*s)][f%(D*s)].
+    auto c = [&](int w2, int h2, int f) { return a(h2 * s + f / (dim * s), w2, f % (dim * s)); };
+    // Step 3: permute -> d[h2][w2][f] = c[w2][h2][f]; reshape to tokens.
+    std::vector<double> ref;
+    for (int h2 = 0; h2 < m; ++h2)
+      for (int w2 = 0; w2 < m; ++w2)
+        for (int f = 0; f < dim * s * s; ++f) ref.push_back(c(w2, h2, f));
+    std::vector<float> y(m * m * dim * s * s);
+    k::pixel_shuffle(x.data(), n, dim, s, y.data());
+    BOOST_TEST(max_err(y, ref) == 0.0, "n " << n << " dim " << dim << " s " << s);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(linear_sweep_f32) {
+  struct Size {
+    int k, n;
+  };
+  for (const Size sz : {Size{67, 45}, Size{96, 130}, Size{1, 3}}) {
+    const auto w = random_vector(std::size_t(sz.n) * sz.k, 9, 0.2f), bias = random_vector(sz.n, 10);
+    for (bool with_bias : {false, true}) {
+      const k::Linear lin(w, sz.n, sz.k, with_bias ? std::span<const float>(bias) : std::span<const float>(),
+                          k::Precision::F32);
+      BOOST_TEST(lin.in_features() == sz.k);
+      BOOST_TEST(lin.out_features() == sz.n);
+      for (int m : {1, 2, 3, 7, 16, 31, 64, 100, 129, 600}) {
+        for (auto act : {k::Activation::None, k::Activation::GeluTanh, k::Activation::Silu}) {
+          for (bool acc : {false, true}) {
+            const auto x = random_vector(std::size_t(m) * sz.k, 11 + m);
+            const auto y0 = random_vector(std::size_t(m) * sz.n, 12);
+            std::vector<double> ref(std::size_t(m) * sz.n);
+            for (int i = 0; i < m; ++i)
+              for (int j = 0; j < sz.n; ++j) {
+                double d = with_bias ? bias[j] : 0.0;
+                for (int e = 0; e < sz.k; ++e) d += double(x[i * sz.k + e]) * w[j * sz.k + e];
+                if (act == k::Activation::GeluTanh)
+                  d = 0.5 * d * (1 + std::tanh(std::sqrt(2 / M_PI) * (d + 0.044715 * d * d * d)));
+                if (act == k::Activation::Silu) d = d / (1 + std::exp(-d));
+                ref[i * sz.n + j] = (acc ? y0[i * sz.n + j] : 0.0) + d;
+              }
+            auto y = y0;
+            lin.forward(x.data(), m, y.data(), {act, acc});
+            BOOST_TEST(max_err(y, ref) < 2e-5, "k " << sz.k << " n " << sz.n << " m " << m << " act " << int(act)
+                                                    << " acc " << acc << " bias " << with_bias);
+          }
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(linear_bf16_is_close) {
+  const int kk = 256, n = 64, m = 9;
+  const auto w = random_vector(n * kk, 13, 0.1f), x = random_vector(m * kk, 14);
+  const k::Linear f32(w, n, kk, {}, k::Precision::F32), bf16(w, n, kk, {}, k::Precision::BF16);
+  std::vector<float> a(m * n), b(m * n);
+  f32.forward(x.data(), m, a.data());
+  bf16.forward(x.data(), m, b.data());
+  double num = 0, den = 0;
+  for (int i = 0; i < m * n; ++i) {
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += a[i] * a[i];
+  }
+  BOOST_TEST(std::sqrt(num / den) < 1e-2);
+  BOOST_TEST(bf16.weight_bytes() * 2 == f32.weight_bytes());
+}
+
+BOOST_AUTO_TEST_CASE(linear_rejects_bad_shapes) {
+  const std::vector<float> w(12);
+  BOOST_CHECK_THROW(k::Linear(w, 5, 3, {}, k::Precision::F32), folio::Error);
+  BOOST_CHECK_THROW(k::Linear(w, 4, 3, std::vector<float>(3), k::Precision::F32), folio::Error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
