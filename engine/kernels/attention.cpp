@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/kernels/dnnl_context.hpp"
+#include "engine/kernels/vector_math.hpp"
 
 namespace folio::engine::kernels {
 namespace {
@@ -14,51 +15,104 @@ namespace {
 using dims = dnnl::memory::dims;
 using dt = dnnl::memory::data_type;
 
-// Below this many queries (decode steps), a direct loop beats setting up matmuls.
+// Below this many queries (decode steps), the ranged row kernel beats setting up matmuls.
 constexpr int kMinQueriesForMatmul = 8;
 // Queries per block: bounds the score matrix (heads x block x keys floats) and keeps it in cache.
 constexpr int kQueryBlock = 256;
+// Keys per partial softmax in the row kernel.
+constexpr int kKeyBlock = 256;
 
-// One decode-style query row per (head, query): plain loops, vectorised by the compiler.
-void attention_rows(const float* q, const float* k, const float* v, const AttentionShape& s, float scale, float* out) {
-  const int group = s.heads / s.kv_heads;
-  const int hd = s.head_dim;
+// The i-th key a row sees, in the concatenation of its two ranges.
+inline int key_index(const KeyRanges& r, int i) { return i < r.prefix ? i : r.tail_begin + (i - r.prefix); }
+
+// One (row, kv head, key block) work item: for each query head of the group, the block's max score,
+// sum of exponentials and exp-weighted sum of values (a partial softmax, merged later).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void partial_block(
+    const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges& r, int g, int i0,
+    int i1, float scale, float* scores, float* partial) {
+  const int group = s.heads / s.kv_heads, hd = s.head_dim, n = i1 - i0;
+  for (int hh = 0; hh < group; ++hh) {
+    const int h = g * group + hh;
+    const float* qh = q + h * hd;
+    float mx = -INFINITY;
+    for (int i = 0; i < n; ++i) {
+      const float* kj = k + static_cast<std::size_t>(key_index(r, i0 + i)) * s.kv_stride + g * hd;
+      float d = 0;
+#pragma omp simd reduction(+ : d)
+      for (int t = 0; t < hd; ++t) d += qh[t] * kj[t];
+      scores[i] = d * scale;
+      mx = std::max(mx, scores[i]);
+    }
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int i = 0; i < n; ++i) {
+      scores[i] = exp_approx(scores[i] - mx);
+      sum += scores[i];
+    }
+    float* out = partial + static_cast<std::size_t>(hh) * (hd + 2);
+    float* acc = out + 2;
+    std::fill(acc, acc + hd, 0.0f);
+    for (int i = 0; i < n; ++i) {
+      const float* vj = v + static_cast<std::size_t>(key_index(r, i0 + i)) * s.kv_stride + g * hd;
+      const float p = scores[i];
+#pragma omp simd
+      for (int t = 0; t < hd; ++t) acc[t] += p * vj[t];
+    }
+    out[0] = mx;
+    out[1] = sum;
+  }
+}
+
+void attention_rows(const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges* ranges,
+                    float scale, float* out) {
+  const int group = s.heads / s.kv_heads, hd = s.head_dim;
+  int max_blocks = 1;
+  for (int r = 0; r < s.queries; ++r)
+    max_blocks = std::max(max_blocks, (ranges[r].prefix + ranges[r].tail + kKeyBlock - 1) / kKeyBlock);
+  const std::size_t item = static_cast<std::size_t>(group) * (hd + 2);
+  // partials[row][kv head][block] = group x (max, sum, acc[hd])
+  thread_local std::vector<float> partials;
+  partials.resize(static_cast<std::size_t>(s.queries) * s.kv_heads * max_blocks * item);
+  const int items = s.queries * s.kv_heads * max_blocks;
+  float* const base = partials.data();  // the owner thread's buffer, shared with the team
 #pragma omp parallel
   {
-    std::vector<float> scores(s.keys);
-    std::vector<float> acc(hd);
-#pragma omp for collapse(2) schedule(static)
-    for (int h = 0; h < s.heads; ++h)
-      for (int i = 0; i < s.queries; ++i) {
-        const int g = h / group;
-        const float* qi = q + static_cast<std::size_t>(i) * s.q_stride + h * hd;
-        const int visible = s.first_query_position < 0 ? s.keys : std::min(s.keys, s.first_query_position + i + 1);
-        float mx = -INFINITY;
-        for (int j = 0; j < visible; ++j) {
-          const float* kj = k + static_cast<std::size_t>(j) * s.kv_stride + g * hd;
-          float d = 0;
-#pragma omp simd reduction(+ : d)
-          for (int t = 0; t < hd; ++t) d += qi[t] * kj[t];
-          scores[j] = d * scale;
-          mx = std::max(mx, scores[j]);
-        }
-        float sum = 0;
-        for (int j = 0; j < visible; ++j) {
-          scores[j] = std::exp(scores[j] - mx);
-          sum += scores[j];
-        }
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        for (int j = 0; j < visible; ++j) {
-          const float* vj = v + static_cast<std::size_t>(j) * s.kv_stride + g * hd;
-          const float p = scores[j];
-#pragma omp simd
-          for (int t = 0; t < hd; ++t) acc[t] += p * vj[t];
-        }
-        float* oi = out + static_cast<std::size_t>(i) * s.out_stride + h * hd;
-        const float inv = 1.0f / sum;
-        for (int t = 0; t < hd; ++t) oi[t] = acc[t] * inv;
+    std::vector<float> scores(kKeyBlock);
+#pragma omp for schedule(dynamic, 1)
+    for (int w = 0; w < items; ++w) {
+      const int b = w % max_blocks, g = (w / max_blocks) % s.kv_heads, r = w / max_blocks / s.kv_heads;
+      const int total = ranges[r].prefix + ranges[r].tail;
+      float* part = base + static_cast<std::size_t>(w) * item;
+      if (b * kKeyBlock >= total) {
+        for (int hh = 0; hh < group; ++hh) part[hh * (hd + 2)] = -INFINITY;  // an empty block
+        continue;
       }
+      partial_block(q + static_cast<std::size_t>(r) * s.q_stride, k, v, s, ranges[r], g, b * kKeyBlock,
+                    std::min(total, (b + 1) * kKeyBlock), scale, scores.data(), part);
+    }
   }
+  // Merge the blocks: softmax over all keys = rescaled partial sums.
+  for (int r = 0; r < s.queries; ++r)
+    for (int h = 0; h < s.heads; ++h) {
+      const int g = h / group, hh = h % group;
+      auto part = [&](int b) {
+        return base + (static_cast<std::size_t>(r * s.kv_heads + g) * max_blocks + b) * item + hh * (hd + 2);
+      };
+      float mx = -INFINITY;
+      for (int b = 0; b < max_blocks; ++b) mx = std::max(mx, part(b)[0]);
+      float* o = out + static_cast<std::size_t>(r) * s.out_stride + h * hd;
+      std::fill(o, o + hd, 0.0f);
+      float sum = 0;
+      for (int b = 0; b < max_blocks; ++b) {
+        const float* p = part(b);
+        if (p[0] == -INFINITY) continue;
+        const float w = std::exp(p[0] - mx);
+        sum += w * p[1];
+        for (int t = 0; t < hd; ++t) o[t] += w * p[2 + t];
+      }
+      const float inv = 1.0f / sum;
+      for (int t = 0; t < hd; ++t) o[t] *= inv;
+    }
 }
 
 // The three primitives of one block shape. Heads are batched as [kv_heads, group] so that the kv head
@@ -136,8 +190,16 @@ void attention_blocks(const float* q, const float* k, const float* v, const Atte
 }  // namespace
 
 void attention(const float* q, const float* k, const float* v, const AttentionShape& s, float scale, float* out) {
-  if (s.queries < kMinQueriesForMatmul) attention_rows(q, k, v, s, scale, out);
-  else attention_blocks(q, k, v, s, scale, out);
+  if (s.queries >= kMinQueriesForMatmul) return attention_blocks(q, k, v, s, scale, out);
+  std::vector<KeyRanges> ranges(s.queries);
+  for (int i = 0; i < s.queries; ++i)
+    ranges[i].prefix = s.first_query_position < 0 ? s.keys : std::min(s.keys, s.first_query_position + i + 1);
+  attention_rows(q, k, v, s, ranges.data(), scale, out);
+}
+
+void attention_ranges(const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges* ranges,
+                      float scale, float* out) {
+  attention_rows(q, k, v, s, ranges, scale, out);
 }
 
 }  // namespace folio::engine::kernels

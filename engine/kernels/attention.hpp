@@ -20,4 +20,18 @@ struct AttentionShape {
 // out[i, h] = softmax(q[i, h] . k[:, g]^T * scale) v[:, g]; softmax in float32 with max subtraction.
 void attention(const float* q, const float* k, const float* v, const AttentionShape& shape, float scale, float* out);
 
+// The keys one query row sees when several sequences share a prompt prefix in one cache: the shared
+// [0, prefix) and the row's own [tail_begin, tail_begin + tail).
+struct KeyRanges {
+  int prefix = 0;
+  int tail_begin = 0;
+  int tail = 0;
+};
+
+// Attention for `shape.queries` rows, row r seeing ranges[r] (keys / first_query_position unused):
+// decode steps of several questions at once and their suffixes. Keys are split in blocks whose partial
+// softmaxes are merged, so that a few rows still spread over every core and K/V are read once a step.
+void attention_ranges(const float* q, const float* k, const float* v, const AttentionShape& shape,
+                      const KeyRanges* ranges, float scale, float* out);
+
 }  // namespace folio::engine::kernels

@@ -1,8 +1,8 @@
-// Linear layers on oneDNN matmul primitives. The weights are reordered once, at construction, into the
-// layout the primitive prefers (format_tag::any); primitives are created once per row count and held,
-// for row counts up to kChunk (larger inputs run in kChunk-row slices), so nothing is created or
-// allocated per call once a shape has been seen. The activation and the residual add are post-ops of the
-// primitive (free in oneDNN). One owner thread calls forward(); the cache is locked all the same.
+// f32 and bf16 linear layers on oneDNN matmul primitives, and the Linear facade. The weights are
+// reordered once, at construction, into the layout the primitive prefers (format_tag::any); primitives
+// are created once per row count and held, for row counts up to kChunk (larger inputs run in kChunk-row
+// slices). The activation and the residual add are post-ops of the primitive (free in oneDNN). The int8
+// layers are in linear_int8.cpp.
 #include "engine/kernels/linear.hpp"
 
 #include <dnnl.hpp>
@@ -14,6 +14,7 @@
 
 #include "common/error.hpp"
 #include "engine/kernels/dnnl_context.hpp"
+#include "engine/kernels/linear_impl.hpp"
 
 namespace folio::engine::kernels {
 
@@ -23,17 +24,12 @@ using tag = dnnl::memory::format_tag;
 constexpr int kChunk = 512;
 }  // namespace
 
-class Linear::Impl {
+namespace {
+
+class FloatLinear final : public Linear::Impl {
  public:
-  Impl(std::span<const float> weight, int out, int in, std::span<const float> bias, Precision precision)
-      : out_(out), in_(in), precision_(precision), has_bias_(!bias.empty()) {
-    if (static_cast<std::int64_t>(weight.size()) != static_cast<std::int64_t>(out) * in)
-      throw Error(ErrorKind::Model, "linear weight has " + std::to_string(weight.size()) + " values, expected " +
-                                        std::to_string(out) + "x" + std::to_string(in));
-    if (!bias.empty() && static_cast<int>(bias.size()) != out)
-      throw Error(ErrorKind::Model, "linear bias has " + std::to_string(bias.size()) + " values, expected " + std::to_string(out));
-    if (precision == Precision::Int8)
-      throw Error(ErrorKind::Usage, "int8 precision is not available in this build yet; use --precision fp32 or bf16");
+  FloatLinear(std::span<const float> weight, int out, int in, std::span<const float> bias, Precision precision)
+      : Impl(out, in, precision), has_bias_(!bias.empty()) {
     wdt_ = precision == Precision::BF16 ? dt::bf16 : dt::f32;
     const auto& eng = dnnl_engine();
     // Fix the weight layout from a representative M; every other M reuses it.
@@ -50,7 +46,11 @@ class Linear::Impl {
     s.wait();
   }
 
-  void forward(const float* x, int m, float* y, Epilogue ep) {
+  std::size_t weight_bytes() const override {
+    return static_cast<std::size_t>(in_) * out_ * (precision_ == Precision::BF16 ? 2 : 4);
+  }
+
+  void forward(const float* x, int m, float* y, Epilogue ep) override {
     const auto& eng = dnnl_engine();
     std::lock_guard lock(mutex_);
     dnnl::stream s(eng);
@@ -73,8 +73,6 @@ class Linear::Impl {
     s.wait();
   }
 
-  int out_, in_;
-  Precision precision_;
 
  private:
   bool has_bias_ = false;
@@ -122,9 +120,21 @@ class Linear::Impl {
   std::mutex mutex_;
 };
 
+}  // namespace
+
+Linear::Impl::~Impl() = default;
+
 Linear::Linear(std::span<const float> weight, int out_features, int in_features, std::span<const float> bias,
-               Precision precision)
-    : impl_(std::make_unique<Impl>(weight, out_features, in_features, bias, precision)) {}
+               Precision precision) {
+  if (static_cast<std::int64_t>(weight.size()) != static_cast<std::int64_t>(out_features) * in_features)
+    throw Error(ErrorKind::Model, "linear weight has " + std::to_string(weight.size()) + " values, expected " +
+                                      std::to_string(out_features) + "x" + std::to_string(in_features));
+  if (!bias.empty() && static_cast<int>(bias.size()) != out_features)
+    throw Error(ErrorKind::Model,
+                "linear bias has " + std::to_string(bias.size()) + " values, expected " + std::to_string(out_features));
+  if (precision == Precision::Int8) impl_ = make_int8_linear(weight, out_features, in_features, bias);
+  else impl_ = std::make_unique<FloatLinear>(weight, out_features, in_features, bias, precision);
+}
 Linear::~Linear() = default;
 Linear::Linear(Linear&&) noexcept = default;
 Linear& Linear::operator=(Linear&&) noexcept = default;
@@ -135,8 +145,6 @@ void Linear::forward(const float* x, int m, float* y, Epilogue epilogue) const {
 int Linear::in_features() const { return impl_->in_; }
 int Linear::out_features() const { return impl_->out_; }
 Precision Linear::precision() const { return impl_->precision_; }
-std::size_t Linear::weight_bytes() const {
-  return static_cast<std::size_t>(impl_->in_) * impl_->out_ * (impl_->precision_ == Precision::BF16 ? 2 : 4);
-}
+std::size_t Linear::weight_bytes() const { return impl_->weight_bytes(); }
 
 }  // namespace folio::engine::kernels

@@ -11,8 +11,10 @@
 #include "engine/kernels/attention.hpp"
 #include "engine/kernels/linear.hpp"
 #include "engine/kernels/norms.hpp"
+#include "engine/kernels/quantize.hpp"
 #include "engine/kernels/pixel_shuffle.hpp"
 #include "engine/kernels/rope.hpp"
+#include "engine/kernels/vector_math.hpp"
 
 namespace k = folio::engine::kernels;
 
@@ -155,6 +157,60 @@ BOOST_AUTO_TEST_CASE(attention_gqa_causal_and_bidirectional) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(exp_approx_is_within_a_few_ulp) {
+  double worst = 0;
+  for (float x = -87.0f; x < 88.0f; x += 0.0137f) {
+    const double e = std::exp(double(x));
+    worst = std::max(worst, std::abs(k::exp_approx(x) - e) / e);
+  }
+  BOOST_TEST(worst < 5e-7);
+  BOOST_TEST(k::exp_approx(-1e30f) == 0.0f);
+  BOOST_TEST(k::exp_approx(-INFINITY) == 0.0f);
+  BOOST_TEST(k::exp_approx(0.0f) == 1.0f);
+}
+
+BOOST_AUTO_TEST_CASE(attention_over_a_shared_prefix_and_own_tails) {
+  // Four rows (say two questions, two steps each) over one cache: a 600-key shared prefix (several key
+  // blocks) and tails of their own further on.
+  const int heads = 6, kv_heads = 2, hd = 16, keys = 700;
+  k::AttentionShape s;
+  s.queries = 4;
+  s.heads = heads;
+  s.kv_heads = kv_heads;
+  s.head_dim = hd;
+  s.q_stride = heads * hd;
+  s.kv_stride = kv_heads * hd;
+  s.out_stride = heads * hd;
+  const std::vector<k::KeyRanges> ranges = {{600, 600, 3}, {600, 600, 4}, {600, 650, 1}, {0, 650, 2}};
+  const auto q = random_vector(4 * s.q_stride, 41), kk = random_vector(keys * s.kv_stride, 42, 2.0f),
+             v = random_vector(keys * s.kv_stride, 43);
+  std::vector<float> out(4 * s.out_stride);
+  k::attention_ranges(q.data(), kk.data(), v.data(), s, ranges.data(), 0.25f, out.data());
+  std::vector<double> ref;
+  for (int r = 0; r < 4; ++r)
+    for (int h = 0; h < heads; ++h) {
+      const int g = h / (heads / kv_heads);
+      std::vector<int> seen;
+      for (int j = 0; j < ranges[r].prefix; ++j) seen.push_back(j);
+      for (int j = 0; j < ranges[r].tail; ++j) seen.push_back(ranges[r].tail_begin + j);
+      std::vector<double> p;
+      double mx = -1e300, sum = 0;
+      for (int j : seen) {
+        double d = 0;
+        for (int e = 0; e < hd; ++e) d += double(q[r * s.q_stride + h * hd + e]) * kk[j * s.kv_stride + g * hd + e];
+        p.push_back(d * 0.25);
+        mx = std::max(mx, p.back());
+      }
+      for (auto& x : p) sum += (x = std::exp(x - mx));
+      for (int e = 0; e < hd; ++e) {
+        double o = 0;
+        for (std::size_t t = 0; t < seen.size(); ++t) o += p[t] / sum * v[seen[t] * s.kv_stride + g * hd + e];
+        ref.push_back(o);
+      }
+    }
+  BOOST_TEST(max_err(out, ref) < 1e-5);
+}
+
 BOOST_AUTO_TEST_CASE(pixel_shuffle_is_transformers_reshape_chain) {
   // transformers' Idefics3Connector.pixel_shuffle on one frame, done literally with index arithmetic:
   // [n*n, D] -> view [n, n, D] -> view [n, n/s, D*s] -> permute(1,0,2) -> reshape [n/s, n/s, D*s*s]
@@ -208,6 +264,63 @@ BOOST_AUTO_TEST_CASE(linear_sweep_f32) {
             BOOST_TEST(max_err(y, ref) < 2e-5, "k " << sz.k << " n " << sz.n << " m " << m << " act " << int(act)
                                                     << " acc " << acc << " bias " << with_bias);
           }
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(quantiser_round_trip_is_within_half_a_step) {
+  for (int cols : {1, 5, 64, 1000}) {
+    auto x = random_vector(3 * cols, 21, 2.0f);
+    std::fill(x.begin() + 2 * cols, x.end(), 0.0f);  // an all-zero row
+    std::vector<std::int8_t> q(3 * cols);
+    std::vector<float> scales(3);
+    k::quantize_rows_s8(x.data(), 3, cols, cols, q.data(), scales.data());
+    for (int r = 0; r < 3; ++r) {
+      float amax = 0;
+      for (int i = 0; i < cols; ++i) amax = std::max(amax, std::abs(x[r * cols + i]));
+      BOOST_TEST(scales[r] == amax / 127.0f);
+      for (int i = 0; i < cols; ++i) {
+        BOOST_TEST(std::abs(int(q[r * cols + i])) <= 127);
+        BOOST_TEST(std::abs(x[r * cols + i] - q[r * cols + i] * scales[r]) <= scales[r] * 0.5f * 1.0001f + 1e-30f);
+      }
+    }
+    for (int i = 0; i < cols; ++i) BOOST_TEST(q[2 * cols + i] == 0);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(linear_int8_sweep_against_plain_loops) {
+  // Relative L2 error of the whole output against the exact product: int8 weights and activations carry
+  // about 1/254 relative error each, which over K terms averages to well under 2%.
+  struct Size {
+    int k, n;
+  };
+  for (const Size sz : {Size{67, 45}, Size{96, 130}, Size{255, 3000}, Size{5, 1}}) {
+    const auto w = random_vector(std::size_t(sz.n) * sz.k, 31, 0.2f), bias = random_vector(sz.n, 32);
+    const k::Linear lin(w, sz.n, sz.k, bias, k::Precision::Int8);
+    BOOST_TEST((lin.precision() == k::Precision::Int8));
+    BOOST_TEST(lin.weight_bytes() < std::size_t(sz.n) * sz.k * 4);
+    for (int m : {1, 2, 3, 5, 10, 16, 31, 64, 100, 129, 700}) {
+      for (auto act : {k::Activation::None, k::Activation::GeluTanh, k::Activation::Silu}) {
+        for (bool acc : {false, true}) {
+          const auto x = random_vector(std::size_t(m) * sz.k, 33 + m);
+          const auto y0 = random_vector(std::size_t(m) * sz.n, 34);
+          double num = 0, den = 0;
+          auto y = y0;
+          lin.forward(x.data(), m, y.data(), {act, acc});
+          for (int i = 0; i < m; ++i)
+            for (int j = 0; j < sz.n; ++j) {
+              double d = bias[j];
+              for (int e = 0; e < sz.k; ++e) d += double(x[i * sz.k + e]) * w[j * sz.k + e];
+              if (act == k::Activation::GeluTanh) d = 0.5 * d * (1 + std::tanh(std::sqrt(2 / M_PI) * (d + 0.044715 * d * d * d)));
+              if (act == k::Activation::Silu) d = d / (1 + std::exp(-d));
+              // The residual passes through exactly; compare the layer's own contribution.
+              const double got = y[i * sz.n + j] - (acc ? y0[i * sz.n + j] : 0.0);
+              num += (got - d) * (got - d);
+              den += d * d;
+            }
+          BOOST_TEST(std::sqrt(num / den) < 2e-2, "k " << sz.k << " n " << sz.n << " m " << m << " act " << int(act) << " acc " << acc);
         }
       }
     }

@@ -1,0 +1,24 @@
+// The interface behind Linear (private to the kernels): one implementation per precision family.
+#pragma once
+
+#include <memory>
+#include <span>
+
+#include "engine/kernels/linear.hpp"
+
+namespace folio::engine::kernels {
+
+class Linear::Impl {
+ public:
+  Impl(int out, int in, Precision precision) : out_(out), in_(in), precision_(precision) {}
+  virtual ~Impl();
+  virtual void forward(const float* x, int m, float* y, Epilogue epilogue) = 0;
+  virtual std::size_t weight_bytes() const = 0;
+  const int out_, in_;
+  const Precision precision_;
+};
+
+// linear_int8.cpp: s8 weights with per-channel scales, per-token s8 activations.
+std::unique_ptr<Linear::Impl> make_int8_linear(std::span<const float> weight, int out, int in, std::span<const float> bias);
+
+}  // namespace folio::engine::kernels

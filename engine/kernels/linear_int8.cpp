@@ -1,0 +1,216 @@
+// int8 linear layers: what keeps Debian's oneDNN 2.6 on its VNNI brgemm kernels (docs/engine.md):
+//  - weights quantised once to s8 with one scale per output channel, reordered into the layout the
+//    primitive chose (format_tag::any, compensation for s8 activations folded in by the reorder);
+//  - one primitive per power-of-two row bucket (M fixed at creation; a partial chunk is padded), raw s32
+//    output with no run-time scales (those drop oneDNN to slow paths);
+//  - activations quantised per token (row) here, and our own epilogue applying both scales, the bias,
+//    the activation (oneDNN eltwise, in place) and the residual add.
+// Scratch buffers are per thread and only grow, so a decode step allocates nothing.
+#include <dnnl.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <string>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/kernels/dnnl_context.hpp"
+#include "engine/kernels/linear_impl.hpp"
+#include "engine/kernels/quantize.hpp"
+
+namespace folio::engine::kernels {
+namespace {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+constexpr int kMaxRows = 512;
+// The s32 result of a chunk should stay in cache for the epilogue: rows x out x 4 bytes at most this.
+constexpr std::size_t kChunkBytes = 4u << 20;
+
+int bucket_for(int rows) {
+  int b = 1;
+  while (b < rows) b *= 2;
+  return b;
+}
+
+struct Scratch {
+  std::vector<std::int8_t> q;
+  std::vector<float> row_scales;
+  std::vector<std::int32_t> acc;
+  std::vector<float> act;
+};
+
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+template <typename T>
+T* grown(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// y[r, n] (+)= acc[r, n] * row_scale[r] * col_scale[n] + bias[n], over columns [c0, c1).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void dequantize_row(
+    const std::int32_t* acc, float row_scale, const float* col_scale, const float* bias, int c0, int c1, bool accumulate,
+    float* y) {
+  if (accumulate) {
+#pragma omp simd
+    for (int n = c0; n < c1; ++n) y[n] += static_cast<float>(acc[n]) * (row_scale * col_scale[n]) + bias[n];
+  } else {
+#pragma omp simd
+    for (int n = c0; n < c1; ++n) y[n] = static_cast<float>(acc[n]) * (row_scale * col_scale[n]) + bias[n];
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void add_or_copy(const float* v, int n, bool accumulate,
+                                                                               float* y) {
+  if (accumulate) {
+#pragma omp simd
+    for (int i = 0; i < n; ++i) y[i] += v[i];
+  } else {
+    std::memcpy(y, v, static_cast<std::size_t>(n) * sizeof(float));
+  }
+}
+
+class Int8Linear final : public Linear::Impl {
+ public:
+  Int8Linear(std::span<const float> weight, int out, int in, std::span<const float> bias)
+      : Impl(out, in, Precision::Int8), bias_(out, 0.0f), col_scales_(out) {
+    if (!bias.empty()) std::copy(bias.begin(), bias.end(), bias_.begin());
+    std::vector<std::int8_t> q(static_cast<std::size_t>(out) * in);
+    quantize_rows_s8(weight.data(), out, in, in, q.data(), col_scales_.data());
+    // Largest bucket whose s32 chunk fits the cache budget (at least 64 rows: smaller M loses speed).
+    chunk_ = kMaxRows;
+    while (chunk_ > 64 && static_cast<std::size_t>(chunk_) * out * 4 > kChunkBytes) chunk_ /= 2;
+
+    // The layout the kernels want differs with M on some CPUs (AMX tiles for large M, VNNI for small M):
+    // keep one reordered copy per distinct layout, so that decode and prefill both get a fast kernel.
+    const auto& eng = dnnl_engine();
+    dnnl::memory user(dnnl::memory::desc({in_, out_}, dt::s8, tag::ba), eng, q.data());
+    dnnl::stream s(eng);
+    for (int m : {1, std::min(128, chunk_)}) {
+      const auto desc = make_pd(m, dnnl::memory::desc({in_, out_}, dt::s8, tag::any)).weights_desc();
+      if (!layouts_.empty() && layouts_.front().desc == desc) continue;
+      Layout l{desc, dnnl::memory(desc, eng)};
+      dnnl::reorder(user, l.weights).execute(s, user, l.weights);
+      layouts_.push_back(std::move(l));
+    }
+    s.wait();
+  }
+
+  std::size_t weight_bytes() const override {
+    return layouts_.size() * static_cast<std::size_t>(in_) * out_ + out_ * 8;
+  }
+
+  void forward(const float* x, int m, float* y, Epilogue ep) override {
+    const auto& eng = dnnl_engine();
+    dnnl::stream stream(eng);
+    Scratch& sc = scratch();
+    for (int row0 = 0; row0 < m; row0 += chunk_) {
+      const int rows = std::min(chunk_, m - row0);
+      const int b = bucket_for(rows);
+      Prim& p = primitive(b, ep.activation);
+      std::int8_t* q = grown(sc.q, static_cast<std::size_t>(b) * in_);
+      float* rs = grown(sc.row_scales, b);
+      std::int32_t* acc = grown(sc.acc, static_cast<std::size_t>(b) * out_);
+      quantize_rows_s8(x + static_cast<std::size_t>(row0) * in_, rows, in_, in_, q, rs);
+      if (b > rows) std::memset(q + static_cast<std::size_t>(rows) * in_, 0, static_cast<std::size_t>(b - rows) * in_);
+      p.src.set_data_handle(q);
+      p.dst.set_data_handle(acc);
+      p.matmul.execute(stream, {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, layouts_[p.layout].weights}, {DNNL_ARG_DST, p.dst}});
+      float* out = y + static_cast<std::size_t>(row0) * out_;
+      if (ep.activation == Activation::None) {
+        epilogue(acc, rs, rows, ep.accumulate, out);
+      } else {
+        // Scale and bias into scratch, the activation in place there (oneDNN's JIT eltwise), then into y.
+        float* a = grown(sc.act, static_cast<std::size_t>(b) * out_);
+        epilogue(acc, rs, rows, false, a);
+        p.act_mem.set_data_handle(a);
+        p.activation.execute(stream, {{DNNL_ARG_SRC, p.act_mem}, {DNNL_ARG_DST, p.act_mem}});
+        stream.wait();
+#pragma omp parallel for schedule(static) if (rows >= 4)
+        for (int r = 0; r < rows; ++r)
+          add_or_copy(a + static_cast<std::size_t>(r) * out_, out_, ep.accumulate, out + static_cast<std::size_t>(r) * out_);
+      }
+    }
+    stream.wait();
+  }
+
+ private:
+  struct Layout {
+    dnnl::memory::desc desc;
+    dnnl::memory weights;
+  };
+  struct Prim {
+    std::size_t layout = 0;
+    dnnl::matmul matmul;
+    dnnl::memory src, dst;
+    dnnl::eltwise_forward activation;
+    dnnl::memory act_mem;
+  };
+
+  dnnl::matmul::primitive_desc make_pd(int m, const dnnl::memory::desc& wdesc) const {
+    dnnl::memory::desc src({m, in_}, dt::s8, tag::ab);
+    dnnl::memory::desc dst({m, out_}, dt::s32, tag::ab);
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wdesc, dst), dnnl_engine());
+  }
+
+  void epilogue(const std::int32_t* acc, const float* rs, int rows, bool accumulate, float* out) const {
+    // Columns split in blocks too, so that a single decode row (lm_head: 49k columns) uses every core.
+    constexpr int kCols = 2048;
+    const int blocks = (out_ + kCols - 1) / kCols;
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<long>(rows) * out_ >= 8192)
+    for (int r = 0; r < rows; ++r)
+      for (int blk = 0; blk < blocks; ++blk)
+        dequantize_row(acc + static_cast<std::size_t>(r) * out_, rs[r], col_scales_.data(), bias_.data(), blk * kCols,
+                       std::min(out_, (blk + 1) * kCols), accumulate, out + static_cast<std::size_t>(r) * out_);
+  }
+
+  Prim& primitive(int bucket, Activation activation) {
+    std::lock_guard lock(mutex_);
+    const int key = bucket * 4 + static_cast<int>(activation);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+    const auto& eng = dnnl_engine();
+    // Small buckets prefer the decode layout, large ones the prefill layout; a layout that would put
+    // this M on oneDNN's reference loop is passed over for the other.
+    Prim p;
+    p.layout = bucket <= 16 ? 0 : layouts_.size() - 1;
+    auto pd = make_pd(bucket, layouts_[p.layout].desc);
+    if (std::string(pd.impl_info_str()).find("ref") != std::string::npos && layouts_.size() > 1) {
+      p.layout = layouts_.size() - 1 - p.layout;
+      pd = make_pd(bucket, layouts_[p.layout].desc);
+    }
+    p.matmul = dnnl::matmul(pd);
+    p.src = dnnl::memory(pd.src_desc(), eng, DNNL_MEMORY_NONE);
+    p.dst = dnnl::memory(pd.dst_desc(), eng, DNNL_MEMORY_NONE);
+    if (activation != Activation::None) {
+      const dnnl::memory::desc md({bucket, out_}, dt::f32, tag::ab);
+      const auto alg = activation == Activation::GeluTanh ? dnnl::algorithm::eltwise_gelu_tanh : dnnl::algorithm::eltwise_swish;
+      p.activation = dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(
+          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, alg, md, 1.0f, 0.0f), eng));
+      p.act_mem = dnnl::memory(md, eng, DNNL_MEMORY_NONE);
+    }
+    return cache_.emplace(key, std::move(p)).first->second;
+  }
+
+  std::vector<float> bias_, col_scales_;
+  int chunk_ = kMaxRows;
+  std::vector<Layout> layouts_;  // reordered weights, one per distinct layout the buckets need
+  std::map<int, Prim> cache_;
+  std::mutex mutex_;
+};
+
+}  // namespace
+
+std::unique_ptr<Linear::Impl> make_int8_linear(std::span<const float> weight, int out, int in, std::span<const float> bias) {
+  return std::make_unique<Int8Linear>(weight, out, in, bias);
+}
+
+}  // namespace folio::engine::kernels
