@@ -31,7 +31,7 @@ class ThreadScope {
   int previous_;
 };
 
-float log_softmax_at(const std::vector<float>& logits, int index) {
+float log_softmax_at(std::span<const float> logits, int index) {
   const float mx = *std::max_element(logits.begin(), logits.end());
   double sum = 0;
   for (float l : logits) sum += std::exp(static_cast<double>(l - mx));
@@ -109,18 +109,10 @@ class Engine::Impl {
         break;
       }
       const std::vector<float> logits = text.logits(last.data() + last.size() - d);
-      int best = -1;
-      float best_v = -std::numeric_limits<float>::infinity();
-      for (int v = 0; v < static_cast<int>(logits.size()); ++v) {
-        if (o.ignore_eos && std::binary_search(stop.begin(), stop.end(), v)) continue;
-        if (logits[v] > best_v) {
-          best_v = logits[v];
-          best = v;
-        }
-      }
+      const int best = pick(logits, o);
       a.token_ids.push_back(best);
       a.token_logprobs.push_back(log_softmax_at(logits, best));
-      if (std::binary_search(stop.begin(), stop.end(), best)) {
+      if (is_stop(best)) {
         a.stop_reason = "eos";
         break;
       }
@@ -130,11 +122,31 @@ class Engine::Impl {
       text.forward(last, 1, cache);
     }
     a.timings_ms["decode"] = ms_since(t0);
-    std::vector<int> shown;
-    for (int id : a.token_ids)
-      if (!std::binary_search(stop.begin(), stop.end(), id)) shown.push_back(id);
-    a.text = trim(tokenizer.decode(shown, /*skip_special_tokens=*/true));
+    a.text = answer_text(a.token_ids);
     return a;
+  }
+
+  bool is_stop(int id) const { return std::binary_search(stop.begin(), stop.end(), id); }
+
+  // Greedy choice; with ignore_eos the end tokens are never chosen (fixed-length replays).
+  int pick(std::span<const float> logits, const GenerateOptions& o) const {
+    int best = -1;
+    float best_v = -std::numeric_limits<float>::infinity();
+    for (int v = 0; v < static_cast<int>(logits.size()); ++v) {
+      if (o.ignore_eos && is_stop(v)) continue;
+      if (logits[v] > best_v) {
+        best_v = logits[v];
+        best = v;
+      }
+    }
+    return best;
+  }
+
+  std::string answer_text(const std::vector<int>& ids) const {
+    std::vector<int> shown;
+    for (int id : ids)
+      if (!is_stop(id)) shown.push_back(id);
+    return trim(tokenizer.decode(shown, /*skip_special_tokens=*/true));
   }
 
   int capacity_for(std::size_t prompt, int max_new) const {
@@ -240,26 +252,95 @@ std::vector<Answer> Engine::answer(const PageEncoding& page, std::span<const std
     impl_->check_length(prompts.back().ids.size());
     longest = std::max(longest, prompts.back().ids.size());
   }
-  // The page prefix once; every question's suffix and answer after it, rolled back between questions.
+  // The page prefix once. Every question then gets a tail of its own in the same cache, after the
+  // prefix: its suffix and its answer. All suffixes are prefilled together, and all questions are
+  // decoded together, one row each, so one read of the weights serves every question per step.
   const auto t0 = Clock::now();
-  const std::vector<int> prefix(prompts[0].ids.begin(), prompts[0].ids.begin() + prompts[0].prefix_length);
-  std::vector<float> x = impl_->merged_embeddings(prefix, page.image_features);
-  KvCache cache = impl_->text.new_cache(impl_->capacity_for(longest, o.max_new_tokens));
-  impl_->text.forward(x, static_cast<int>(prefix.size()), cache);
-  const double prefix_ms = ms_since(t0);
-  for (const auto& p : prompts) {
-    if (!std::equal(prefix.begin(), prefix.end(), p.ids.begin()))
+  const int P = static_cast<int>(prompts[0].prefix_length);
+  const std::vector<int> prefix(prompts[0].ids.begin(), prompts[0].ids.begin() + P);
+  for (const auto& p : prompts)
+    if (static_cast<int>(p.prefix_length) != P || !std::equal(prefix.begin(), prefix.end(), p.ids.begin()))
       throw Error(ErrorKind::Internal, "questions of one page do not share the page prefix");
-    cache.length = static_cast<int>(prefix.size());
-    const auto t1 = Clock::now();
-    std::vector<int> suffix(p.ids.begin() + p.prefix_length, p.ids.end());
-    std::vector<float> s = impl_->text.embed(suffix);
-    impl_->text.forward(s, static_cast<int>(suffix.size()), cache);
-    const double suffix_ms = ms_since(t1);
-    Answer a = impl_->decode(cache, std::move(s), o);
-    a.timings_ms["prefill_prefix"] = out.empty() ? prefix_ms : 0.0;
-    a.timings_ms["prefill_question"] = suffix_ms;
-    out.push_back(std::move(a));
+  const int Q = static_cast<int>(prompts.size());
+  const int max_positions = impl_->files.config.text.max_position_embeddings;
+  int tail = 0;
+  for (const auto& p : prompts) tail = std::max(tail, static_cast<int>(p.ids.size()) - P + o.max_new_tokens);
+  tail = std::min(tail, max_positions - P);
+  KvCache cache = impl_->text.new_cache(P + Q * tail);
+  std::vector<float> x = impl_->merged_embeddings(prefix, page.image_features);
+  impl_->text.forward(x, P, cache);
+  const double prefix_ms = ms_since(t0);
+
+  const auto t1 = Clock::now();
+  TextDecoder::Placement place;
+  std::vector<int> suffix_ids, lengths(Q), last_row(Q);
+  for (int q = 0; q < Q; ++q) {
+    const auto& ids = prompts[q].ids;
+    lengths[q] = static_cast<int>(ids.size()) - P;
+    for (int i = 0; i < lengths[q]; ++i) {
+      suffix_ids.push_back(ids[P + i]);
+      place.positions.push_back(P + i);
+      place.slots.push_back(P + q * tail + i);
+      place.ranges.push_back({P, P + q * tail, i + 1});
+    }
+    last_row[q] = static_cast<int>(suffix_ids.size()) - 1;
+  }
+  std::vector<float> s = impl_->text.embed(suffix_ids);
+  impl_->text.forward(s, place, cache);
+  const int d = impl_->files.config.text.hidden_size;
+  std::vector<float> last(static_cast<std::size_t>(Q) * d);
+  for (int q = 0; q < Q; ++q) std::copy_n(s.data() + static_cast<std::size_t>(last_row[q]) * d, d, last.data() + q * d);
+  const double suffix_ms = ms_since(t1);
+
+  const auto t2 = Clock::now();
+  out.assign(Q, Answer{});
+  for (auto& a : out) a.stop_reason = "max_new_tokens";
+  std::vector<int> active(Q);
+  for (int q = 0; q < Q; ++q) active[q] = q;
+  const int vocab = impl_->files.config.text.vocab_size;
+  while (!active.empty()) {
+    const std::vector<float> logits = impl_->text.logits_rows(last.data(), static_cast<int>(active.size()));
+    const bool cancelled = o.cancel && o.cancel();
+    std::vector<int> next_active, next_ids;
+    for (std::size_t r = 0; r < active.size(); ++r) {
+      Answer& a = out[active[r]];
+      if (cancelled) {
+        a.stop_reason = "cancelled";
+        continue;
+      }
+      const std::span<const float> row(logits.data() + r * vocab, vocab);
+      const int best = impl_->pick(row, o);
+      a.token_ids.push_back(best);
+      a.token_logprobs.push_back(log_softmax_at(row, best));
+      if (impl_->is_stop(best)) {
+        a.stop_reason = "eos";
+        continue;
+      }
+      const int q = active[r];
+      const int fed = lengths[q] + static_cast<int>(a.token_ids.size());  // tokens of this tail once `best` is fed
+      if (static_cast<int>(a.token_ids.size()) >= o.max_new_tokens || fed > tail) continue;
+      next_active.push_back(q);
+      next_ids.push_back(best);
+    }
+    if (next_active.empty()) break;
+    TextDecoder::Placement step;
+    for (int q : next_active) {
+      const int at = lengths[q] + static_cast<int>(out[q].token_ids.size()) - 1;  // index of `best` in the tail
+      step.positions.push_back(P + at);
+      step.slots.push_back(P + q * tail + at);
+      step.ranges.push_back({P, P + q * tail, at + 1});
+    }
+    last = impl_->text.embed(next_ids);
+    impl_->text.forward(last, step, cache);
+    active = std::move(next_active);
+  }
+  const double decode_ms = ms_since(t2);
+  for (int q = 0; q < Q; ++q) {
+    Answer& a = out[q];
+    a.text = impl_->answer_text(a.token_ids);
+    a.timings_ms["prefill_prefix"] = q == 0 ? prefix_ms : 0.0;
+    a.timings_ms["prefill_questions"] = q == 0 ? suffix_ms : 0.0;
+    a.timings_ms["decode_batch"] = q == 0 ? decode_ms : 0.0;
   }
   return out;
 }

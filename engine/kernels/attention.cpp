@@ -22,88 +22,117 @@ constexpr int kQueryBlock = 256;
 // Keys per partial softmax in the row kernel.
 constexpr int kKeyBlock = 256;
 
-// The i-th key a row sees, in the concatenation of its two ranges.
-inline int key_index(const KeyRanges& r, int i) { return i < r.prefix ? i : r.tail_begin + (i - r.prefix); }
-
-// One (row, kv head, key block) work item: for each query head of the group, the block's max score,
-// sum of exponentials and exp-weighted sum of values (a partial softmax, merged later).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void partial_block(
-    const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges& r, int g, int i0,
-    int i1, float scale, float* scores, float* partial) {
-  const int group = s.heads / s.kv_heads, hd = s.head_dim, n = i1 - i0;
-  for (int hh = 0; hh < group; ++hh) {
-    const int h = g * group + hh;
-    const float* qh = q + h * hd;
-    float mx = -INFINITY;
-    for (int i = 0; i < n; ++i) {
-      const float* kj = k + static_cast<std::size_t>(key_index(r, i0 + i)) * s.kv_stride + g * hd;
-      float d = 0;
-#pragma omp simd reduction(+ : d)
-      for (int t = 0; t < hd; ++t) d += qh[t] * kj[t];
-      scores[i] = d * scale;
-      mx = std::max(mx, scores[i]);
+// One (row, kv head, span of contiguous keys) work item: for each query head of the group, the span's
+// max score, sum of exponentials and exp-weighted sum of values (a partial softmax, merged later).
+// Every query head of the group is scored in the same pass, so each key and value row is loaded once.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void partial_span(
+    const float* q, const float* k, const float* v, const AttentionShape& s, int g, int j0, int j1, float scale,
+    float* scores, float* partial) {
+  const int group = s.heads / s.kv_heads, hd = s.head_dim, n = j1 - j0;
+  const std::size_t kts = s.key_stride(), kds = s.k_dim_stride;
+  const float* qg = q + static_cast<std::size_t>(g) * group * hd;  // the group's query heads, contiguous
+  // scores: [group][kKeyBlock]
+  for (int hh = 0; hh < group; ++hh) std::fill(scores + hh * kKeyBlock, scores + hh * kKeyBlock + n, 0.0f);
+  if (kts == 1) {
+    // Transposed K: the scores of the whole span accumulate one dimension at a time, contiguous in keys.
+    for (int t = 0; t < hd; ++t) {
+      const float* kt = k + (static_cast<std::size_t>(g) * hd + t) * kds + j0;
+      for (int hh = 0; hh < group; ++hh) {
+        const float qt = qg[hh * hd + t] * scale;
+        float* sc = scores + hh * kKeyBlock;
+#pragma omp simd
+        for (int i = 0; i < n; ++i) sc[i] += qt * kt[i];
+      }
     }
+  } else {
+    for (int i = 0; i < n; ++i) {
+      const float* kj = k + static_cast<std::size_t>(j0 + i) * kts + static_cast<std::size_t>(g) * hd * kds;
+      for (int hh = 0; hh < group; ++hh) {
+        const float* qh = qg + hh * hd;
+        float d = 0;
+#pragma omp simd reduction(+ : d)
+        for (int t = 0; t < hd; ++t) d += qh[t] * kj[t * kds];
+        scores[hh * kKeyBlock + i] = d * scale;
+      }
+    }
+  }
+  for (int hh = 0; hh < group; ++hh) {
+    float* sc = scores + hh * kKeyBlock;
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int i = 0; i < n; ++i) mx = std::max(mx, sc[i]);
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (int i = 0; i < n; ++i) {
-      scores[i] = exp_approx(scores[i] - mx);
-      sum += scores[i];
+      sc[i] = exp_approx(sc[i] - mx);
+      sum += sc[i];
     }
     float* out = partial + static_cast<std::size_t>(hh) * (hd + 2);
-    float* acc = out + 2;
-    std::fill(acc, acc + hd, 0.0f);
-    for (int i = 0; i < n; ++i) {
-      const float* vj = v + static_cast<std::size_t>(key_index(r, i0 + i)) * s.kv_stride + g * hd;
-      const float p = scores[i];
+    out[0] = mx;
+    out[1] = sum;
+    std::fill(out + 2, out + 2 + hd, 0.0f);
+  }
+  for (int i = 0; i < n; ++i) {
+    const float* vj = v + static_cast<std::size_t>(j0 + i) * s.kv_stride + g * hd;
+    for (int hh = 0; hh < group; ++hh) {
+      const float p = scores[hh * kKeyBlock + i];
+      float* acc = partial + static_cast<std::size_t>(hh) * (hd + 2) + 2;
 #pragma omp simd
       for (int t = 0; t < hd; ++t) acc[t] += p * vj[t];
     }
-    out[0] = mx;
-    out[1] = sum;
   }
 }
+
+int blocks_of(int n) { return (n + kKeyBlock - 1) / kKeyBlock; }
 
 void attention_rows(const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges* ranges,
                     float scale, float* out) {
   const int group = s.heads / s.kv_heads, hd = s.head_dim;
-  int max_blocks = 1;
-  for (int r = 0; r < s.queries; ++r)
-    max_blocks = std::max(max_blocks, (ranges[r].prefix + ranges[r].tail + kKeyBlock - 1) / kKeyBlock);
+  // Each row's keys as spans of at most kKeyBlock contiguous keys: prefix blocks, then tail blocks.
+  int spans = 1;
+  for (int r = 0; r < s.queries; ++r) spans = std::max(spans, blocks_of(ranges[r].prefix) + blocks_of(ranges[r].tail));
   const std::size_t item = static_cast<std::size_t>(group) * (hd + 2);
-  // partials[row][kv head][block] = group x (max, sum, acc[hd])
   thread_local std::vector<float> partials;
-  partials.resize(static_cast<std::size_t>(s.queries) * s.kv_heads * max_blocks * item);
-  const int items = s.queries * s.kv_heads * max_blocks;
+  partials.resize(static_cast<std::size_t>(s.queries) * s.kv_heads * spans * item);
   float* const base = partials.data();  // the owner thread's buffer, shared with the team
+  const int items = s.queries * s.kv_heads * spans;
 #pragma omp parallel
   {
-    std::vector<float> scores(kKeyBlock);
+    std::vector<float> scores(static_cast<std::size_t>(group) * kKeyBlock);
 #pragma omp for schedule(dynamic, 1)
     for (int w = 0; w < items; ++w) {
-      const int b = w % max_blocks, g = (w / max_blocks) % s.kv_heads, r = w / max_blocks / s.kv_heads;
-      const int total = ranges[r].prefix + ranges[r].tail;
+      const int b = w % spans, g = (w / spans) % s.kv_heads, r = w / spans / s.kv_heads;
+      const KeyRanges& kr = ranges[r];
+      const int prefix_blocks = blocks_of(kr.prefix);
+      int j0, j1;
+      if (b < prefix_blocks) {
+        j0 = b * kKeyBlock;
+        j1 = std::min(kr.prefix, j0 + kKeyBlock);
+      } else {
+        j0 = kr.tail_begin + (b - prefix_blocks) * kKeyBlock;
+        j1 = std::min(kr.tail_begin + kr.tail, j0 + kKeyBlock);
+      }
       float* part = base + static_cast<std::size_t>(w) * item;
-      if (b * kKeyBlock >= total) {
-        for (int hh = 0; hh < group; ++hh) part[hh * (hd + 2)] = -INFINITY;  // an empty block
+      if (j1 <= j0) {
+        for (int hh = 0; hh < group; ++hh) part[hh * (hd + 2)] = -INFINITY;  // no keys in this span
         continue;
       }
-      partial_block(q + static_cast<std::size_t>(r) * s.q_stride, k, v, s, ranges[r], g, b * kKeyBlock,
-                    std::min(total, (b + 1) * kKeyBlock), scale, scores.data(), part);
+      partial_span(q + static_cast<std::size_t>(r) * s.q_stride, k, v, s, g, j0, j1, scale, scores.data(), part);
     }
   }
-  // Merge the blocks: softmax over all keys = rescaled partial sums.
+  // Merge the spans: softmax over all keys = rescaled partial sums.
   for (int r = 0; r < s.queries; ++r)
     for (int h = 0; h < s.heads; ++h) {
       const int g = h / group, hh = h % group;
       auto part = [&](int b) {
-        return base + (static_cast<std::size_t>(r * s.kv_heads + g) * max_blocks + b) * item + hh * (hd + 2);
+        return base + (static_cast<std::size_t>(r * s.kv_heads + g) * spans + b) * item + hh * (hd + 2);
       };
       float mx = -INFINITY;
-      for (int b = 0; b < max_blocks; ++b) mx = std::max(mx, part(b)[0]);
+      for (int b = 0; b < spans; ++b) mx = std::max(mx, part(b)[0]);
       float* o = out + static_cast<std::size_t>(r) * s.out_stride + h * hd;
       std::fill(o, o + hd, 0.0f);
       float sum = 0;
-      for (int b = 0; b < max_blocks; ++b) {
+      for (int b = 0; b < spans; ++b) {
         const float* p = part(b);
         if (p[0] == -INFINITY) continue;
         const float w = std::exp(p[0] - mx);
@@ -123,14 +152,15 @@ struct BlockPrimitives {
   dnnl::memory::desc q_md, k_md, s_md, v_md, o_md;
 };
 
-using BlockKey = std::tuple<int, int, int, int, int, int, int, int, float>;
+using BlockKey = std::tuple<int, int, int, int, int, int, int, int, int, int, float>;
 
 BlockPrimitives make_block(const AttentionShape& s, int rows, int keys, float scale) {
   const auto& eng = dnnl_engine();
   const dnnl::memory::dim G = s.heads / s.kv_heads, Hk = s.kv_heads, hd = s.head_dim, R = rows, K = keys;
   BlockPrimitives b;
   b.q_md = dnnl::memory::desc({Hk, G, R, hd}, dt::f32, dims{G * hd, hd, s.q_stride, 1});
-  b.k_md = dnnl::memory::desc({Hk, 1, hd, K}, dt::f32, dims{hd, hd, 1, s.kv_stride});  // Kᵀ as a strided view
+  const dnnl::memory::dim kds = s.k_dim_stride, kts = s.key_stride();
+  b.k_md = dnnl::memory::desc({Hk, 1, hd, K}, dt::f32, dims{hd * kds, hd * kds, kds, kts});  // Kᵀ as a strided view
   b.s_md = dnnl::memory::desc({Hk, G, R, K}, dt::f32, dims{G * R * K, R * K, K, 1});
   b.v_md = dnnl::memory::desc({Hk, 1, K, hd}, dt::f32, dims{hd, hd, s.kv_stride, 1});
   b.o_md = dnnl::memory::desc({Hk, G, R, hd}, dt::f32, dims{G * hd, hd, s.out_stride, 1});
@@ -146,7 +176,7 @@ BlockPrimitives make_block(const AttentionShape& s, int rows, int keys, float sc
 const BlockPrimitives& block_primitives(const AttentionShape& s, int rows, int keys, float scale) {
   // Per thread: the engine runs on one owner thread, tests may call from others; no locking needed.
   thread_local std::map<BlockKey, BlockPrimitives> cache;
-  const BlockKey key{s.heads, s.kv_heads, s.head_dim, s.q_stride, s.kv_stride, s.out_stride, rows, keys, scale};
+  const BlockKey key{s.heads, s.kv_heads, s.head_dim, s.q_stride, s.kv_stride, s.key_stride(), s.k_dim_stride, s.out_stride, rows, keys, scale};
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   if (cache.size() > 64) cache.clear();  // prompt lengths vary; keep the few shapes in use

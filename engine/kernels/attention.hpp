@@ -12,9 +12,15 @@ struct AttentionShape {
   int head_dim = 0;
   int q_stride = 0;     // floats between consecutive rows of q
   int out_stride = 0;   // floats between consecutive rows of out
-  int kv_stride = 0;    // floats between consecutive rows of k / v
+  int kv_stride = 0;    // floats between consecutive rows of v (and of k, unless k_token_stride is set)
+  int key_stride() const { return k_token_stride ? k_token_stride : kv_stride; }
   // Causal: query i may see keys [0, first_query_position + i]. Negative: bidirectional.
   int first_query_position = -1;
+  // K may also be stored transposed (dimension-major, as the decoder's cache keeps it, so that the scores
+  // of many keys are one vectorised loop): element (key j, kv head g, dim t) is at
+  // k[j * k_token_stride + (g * head_dim + t) * k_dim_stride]. 0 / 1: token-major with kv_stride.
+  int k_token_stride = 0;
+  int k_dim_stride = 1;
 };
 
 // out[i, h] = softmax(q[i, h] . k[:, g]^T * scale) v[:, g]; softmax in float32 with max subtraction.

@@ -13,12 +13,19 @@ std::vector<float> rope_inv_freq(int head_dim, float theta) {
 
 void apply_rope(float* x, int rows, int row_stride, int heads, int head_dim, int first_position,
                 const std::vector<float>& inv_freq) {
+  std::vector<int> positions(rows);
+  for (int r = 0; r < rows; ++r) positions[r] = first_position + r;
+  apply_rope(x, rows, row_stride, heads, head_dim, positions.data(), inv_freq);
+}
+
+void apply_rope(float* x, int rows, int row_stride, int heads, int head_dim, const int* positions,
+                const std::vector<float>& inv_freq) {
   const int half = head_dim / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows > 1)
   for (int r = 0; r < rows; ++r) {
     // HF computes the angle as float32 position * inv_freq, then cos/sin in float32.
     std::vector<float> c(half), s(half);
-    const float pos = static_cast<float>(first_position + r);
+    const float pos = static_cast<float>(positions[r]);
     for (int i = 0; i < half; ++i) {
       const float a = pos * inv_freq[i];
       c[i] = std::cos(a);

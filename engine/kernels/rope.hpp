@@ -12,5 +12,8 @@ std::vector<float> rope_inv_freq(int head_dim, float theta);
 // at position first_position + r: v'[i] = v[i] cos - v[i+h/2] sin, v'[i+h/2] = v[i+h/2] cos + v[i] sin.
 void apply_rope(float* x, int rows, int row_stride, int heads, int head_dim, int first_position,
                 const std::vector<float>& inv_freq);
+// The same with row r at positions[r] (rows of several sequences decoded together).
+void apply_rope(float* x, int rows, int row_stride, int heads, int head_dim, const int* positions,
+                const std::vector<float>& inv_freq);
 
 }  // namespace folio::engine::kernels

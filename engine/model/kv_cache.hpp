@@ -1,7 +1,11 @@
-// Keys (after RoPE) and values of every decoder layer, token-major: layer l, token t is at
-// [l][t * kv_heads * head_dim]. A prompt prefix stays valid when later tokens are rolled back.
+// Keys (after RoPE) and values of every decoder layer. Values are token-major ([token][kv_heads * head_dim]);
+// keys are dimension-major ([kv_heads * head_dim][capacity]) so that a decode step scores all keys with
+// loops contiguous in keys. A prompt prefix stays valid when later tokens are rolled back or written
+// elsewhere (several questions' tails after one shared page prefix).
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <vector>
 
 namespace folio::engine {
@@ -10,6 +14,21 @@ struct KvCache {
   KvCache(int layers, int capacity, int kv_width)
       : capacity(capacity), width(kv_width), k(layers, std::vector<float>(static_cast<std::size_t>(capacity) * kv_width)),
         v(layers, std::vector<float>(static_cast<std::size_t>(capacity) * kv_width)) {}
+
+  // Stores `rows` rows of [k | v] (each kv_width wide, rows `stride` floats apart) at cache rows
+  // first, first + 1, ...
+  void store(int layer, const float* kv, int stride, int rows, int first) {
+    for (int r = 0; r < rows; ++r) store_row(layer, kv + static_cast<std::size_t>(r) * stride, first + r);
+  }
+  // Row r at cache row slots[r].
+  void store(int layer, const float* kv, int stride, int rows, const int* slots) {
+    for (int r = 0; r < rows; ++r) store_row(layer, kv + static_cast<std::size_t>(r) * stride, slots[r]);
+  }
+  void store_row(int layer, const float* src, int slot) {
+    float* kl = k[layer].data();
+    for (int c = 0; c < width; ++c) kl[static_cast<std::size_t>(c) * capacity + slot] = src[c];
+    std::copy_n(src + width, width, v[layer].data() + static_cast<std::size_t>(slot) * width);
+  }
 
   int capacity;
   int width;       // kv_heads * head_dim

@@ -65,34 +65,62 @@ std::vector<float> TextDecoder::embed(const std::vector<int>& ids) const {
 
 void TextDecoder::forward(std::vector<float>& x, int rows, KvCache& cache,
                           std::vector<std::vector<float>>* last_rows) const {
-  const int d = config_.hidden_size, hd = config_.head_dim, H = config_.num_heads, Hkv = config_.num_kv_heads;
-  const int q_width = H * hd, kv_width = Hkv * hd, qkv_width = q_width + 2 * kv_width, it = config_.intermediate_size;
   const int start = cache.length;
   if (start + rows > cache.capacity)
     throw Error(ErrorKind::Input, "the prompt and answer need " + std::to_string(start + rows) +
                                       " positions, more than the " + std::to_string(cache.capacity) + " available");
+  run_layers(x, rows, cache, nullptr, start, last_rows);
+  cache.length = start + rows;
+}
+
+void TextDecoder::forward(std::vector<float>& x, const Placement& p, KvCache& cache) const {
+  const int rows = static_cast<int>(p.positions.size());
+  if (p.slots.size() != p.positions.size() || p.ranges.size() != p.positions.size())
+    throw Error(ErrorKind::Internal, "placement rows disagree");
+  for (int r = 0; r < rows; ++r) {
+    if (p.slots[r] < 0 || p.slots[r] >= cache.capacity || p.ranges[r].tail_begin + p.ranges[r].tail > cache.capacity ||
+        p.positions[r] >= config_.max_position_embeddings)
+      throw Error(ErrorKind::Input, "a question's tokens do not fit the cache or the model's positions");
+  }
+  run_layers(x, rows, cache, &p, 0, nullptr);
+}
+
+void TextDecoder::run_layers(std::vector<float>& x, int rows, KvCache& cache, const Placement* placement, int start,
+                             std::vector<std::vector<float>>* last_rows) const {
+  const int d = config_.hidden_size, hd = config_.head_dim, H = config_.num_heads, Hkv = config_.num_kv_heads;
+  const int q_width = H * hd, kv_width = Hkv * hd, qkv_width = q_width + 2 * kv_width, it = config_.intermediate_size;
   std::vector<float> a(static_cast<std::size_t>(rows) * d), qkv(static_cast<std::size_t>(rows) * qkv_width),
       attn(static_cast<std::size_t>(rows) * q_width), gu(static_cast<std::size_t>(rows) * 2 * it),
       act(static_cast<std::size_t>(rows) * it);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   if (last_rows) last_rows->assign(1, std::vector<float>(x.end() - d, x.end()));
+  std::vector<int> positions;
+  if (!placement) {
+    positions.resize(rows);
+    for (int r = 0; r < rows; ++r) positions[r] = start + r;
+  }
+  const int* pos = placement ? placement->positions.data() : positions.data();
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
     kernels::rms_norm(x.data(), rows, d, L.in_norm.data(), config_.rms_norm_eps, a.data());
     L.qkv.forward(a.data(), rows, qkv.data());
-    kernels::apply_rope(qkv.data(), rows, qkv_width, H, hd, start, inv_freq_);
-    kernels::apply_rope(qkv.data() + q_width, rows, qkv_width, Hkv, hd, start, inv_freq_);
-    for (int r = 0; r < rows; ++r) {
-      const float* src = qkv.data() + static_cast<std::size_t>(r) * qkv_width;
-      std::copy_n(src + q_width, kv_width, cache.k[l].data() + static_cast<std::size_t>(start + r) * kv_width);
-      std::copy_n(src + q_width + kv_width, kv_width, cache.v[l].data() + static_cast<std::size_t>(start + r) * kv_width);
-    }
+    kernels::apply_rope(qkv.data(), rows, qkv_width, H, hd, pos, inv_freq_);
+    kernels::apply_rope(qkv.data() + q_width, rows, qkv_width, Hkv, hd, pos, inv_freq_);
     kernels::AttentionShape s{rows, start + rows, H, Hkv, hd, qkv_width, q_width, kv_width, start};
-    kernels::attention(qkv.data(), cache.k[l].data(), cache.v[l].data(), s, scale, attn.data());
+    s.k_token_stride = 1;  // the cache keeps K dimension-major
+    s.k_dim_stride = cache.capacity;
+    if (placement) {
+      cache.store(static_cast<int>(l), qkv.data() + q_width, qkv_width, rows, placement->slots.data());
+      kernels::attention_ranges(qkv.data(), cache.k[l].data(), cache.v[l].data(), s, placement->ranges.data(), scale,
+                                attn.data());
+    } else {
+      cache.store(static_cast<int>(l), qkv.data() + q_width, qkv_width, rows, start);
+      kernels::attention(qkv.data(), cache.k[l].data(), cache.v[l].data(), s, scale, attn.data());
+    }
     L.o.forward(attn.data(), rows, x.data(), Epilogue{kernels::Activation::None, true});
     kernels::rms_norm(x.data(), rows, d, L.post_norm.data(), config_.rms_norm_eps, a.data());
     L.gate_up.forward(a.data(), rows, gu.data());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows > 1)
     for (int r = 0; r < rows; ++r) {
       const float* g = gu.data() + static_cast<std::size_t>(r) * 2 * it;
       float* o = act.data() + static_cast<std::size_t>(r) * it;
@@ -101,7 +129,15 @@ void TextDecoder::forward(std::vector<float>& x, int rows, KvCache& cache,
     L.down.forward(act.data(), rows, x.data(), Epilogue{kernels::Activation::None, true});
     if (last_rows) last_rows->emplace_back(x.end() - d, x.end());
   }
-  cache.length = start + rows;
+}
+
+std::vector<float> TextDecoder::logits_rows(const float* hidden, int rows) const {
+  const int d = config_.hidden_size;
+  std::vector<float> n(static_cast<std::size_t>(rows) * d);
+  kernels::rms_norm(hidden, rows, d, norm_.data(), config_.rms_norm_eps, n.data());
+  std::vector<float> out(static_cast<std::size_t>(rows) * config_.vocab_size);
+  lm_head_.forward(n.data(), rows, out.data());
+  return out;
 }
 
 std::vector<float> TextDecoder::logits(const float* row, std::vector<float>* normed) const {

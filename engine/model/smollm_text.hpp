@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/io/safetensors.hpp"
+#include "engine/kernels/attention.hpp"
 #include "engine/kernels/linear.hpp"
 #include "engine/model/config.hpp"
 #include "engine/model/kv_cache.hpp"
@@ -21,6 +22,16 @@ class TextDecoder {
   // x becomes the last layer's output (before the final norm). Optional: the hidden state of the last
   // row after each layer (for tests).
   void forward(std::vector<float>& x, int rows, KvCache& cache, std::vector<std::vector<float>>* last_row_per_layer = nullptr) const;
+  // Rows that are not one contiguous run: several questions sharing a page prefix in one cache, each
+  // with its own tail. Row r has position positions[r], is stored at cache row slots[r] and sees
+  // ranges[r]. cache.length is not changed (the caller owns the layout).
+  struct Placement {
+    std::vector<int> positions, slots;
+    std::vector<kernels::KeyRanges> ranges;
+  };
+  void forward(std::vector<float>& x, const Placement& placement, KvCache& cache) const;
+  // Final norm + lm_head of `rows` rows of hidden state: [rows, vocab].
+  std::vector<float> logits_rows(const float* hidden, int rows) const;
   // Final norm + lm_head of one row of hidden state.
   std::vector<float> logits(const float* hidden_row, std::vector<float>* normed = nullptr) const;
 
@@ -34,6 +45,8 @@ class TextDecoder {
     std::vector<float> in_norm, post_norm;
     kernels::Linear qkv, o, gate_up, down;  // fused q|k|v and gate|up projections
   };
+  void run_layers(std::vector<float>& x, int rows, KvCache& cache, const Placement* placement, int start,
+                  std::vector<std::vector<float>>* last_rows) const;
   TextConfig config_;
   std::vector<float> embed_tokens_;
   std::vector<Layer> layers_;

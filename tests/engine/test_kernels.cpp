@@ -125,6 +125,21 @@ BOOST_AUTO_TEST_CASE(attention_gqa_causal_and_bidirectional) {
                v = random_vector(c.keys * s.kv_stride, 7);
     std::vector<float> out(c.queries * s.out_stride, 42.0f);
     k::attention(q.data(), kk.data(), v.data(), s, scale, out.data());
+    // The same keys stored dimension-major, as the decoder's cache keeps them, must give the same result.
+    {
+      const int width = c.kv_heads * c.head_dim;
+      std::vector<float> kt(std::size_t(width) * c.keys);
+      for (int j = 0; j < c.keys; ++j)
+        for (int e = 0; e < width; ++e) kt[std::size_t(e) * c.keys + j] = kk[j * s.kv_stride + e];
+      auto st = s;
+      st.k_token_stride = 1;
+      st.k_dim_stride = c.keys;
+      std::vector<float> out_t(c.queries * s.out_stride, 42.0f);
+      k::attention(q.data(), kt.data(), v.data(), st, scale, out_t.data());
+      double worst = 0;
+      for (std::size_t i = 0; i < out.size(); ++i) worst = std::max(worst, double(std::abs(out[i] - out_t[i])));
+      BOOST_TEST(worst < 1e-5, "transposed K, queries " << c.queries);
+    }
 
     const int group = c.heads / c.kv_heads;
     std::vector<float> got;
