@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <random>
 
 #include "engine/model/connector.hpp"
@@ -17,9 +18,34 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
+Timing timed(int repetitions, const std::function<void()>& f) {
+  std::vector<double> s;
+  for (int i = 0; i < std::max(1, repetitions); ++i) {
+    const auto t0 = Clock::now();
+    f();
+    s.push_back(seconds_since(t0));
+  }
+  std::sort(s.begin(), s.end());
+  return {s.front(), s[s.size() / 2]};
+}
+
+// Multiply-adds x 2 of one frame through the encoder and connector: linear layers plus attention.
+double vision_ops_per_frame(const ModelConfig& c) {
+  const double np = c.vision.num_patches(), d = c.vision.hidden_size, i = c.vision.intermediate_size,
+               p = c.vision.patch_size, L = c.vision.num_layers;
+  const double linear = 2 * np * (3 * p * p * d + L * (4 * d * d + 2 * d * i));
+  const double attention = L * 4 * np * np * d;
+  const double connector = 2 * (np / (c.scale_factor * c.scale_factor)) * c.connector_in() * c.text.hidden_size;
+  return linear + attention + connector;
+}
+
+// Of a causal prefill of n tokens (lm_head once, for the last row).
+double prefill_ops(const TextConfig& t, double n) {
+  const double d = t.hidden_size, q = double(t.num_heads) * t.head_dim, kv = double(t.num_kv_heads) * t.head_dim,
+               it = t.intermediate_size;
+  const double per_token = 2 * t.num_layers * (d * (q + 2 * kv) + q * d + 3 * d * it);
+  const double attention = t.num_layers * 4 * (n * n / 2) * q;
+  return per_token * n + attention + 2 * d * t.vocab_size;
 }
 
 }  // namespace
@@ -35,58 +61,76 @@ ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles
   r.load_s = seconds_since(t_load);
   r.weight_bytes = vision.weight_bytes() + connector.weight_bytes() + text.weight_bytes();
   r.decode_bytes = text.decode_bytes();
+  r.page_frames = o.page_frames;
+  r.questions = o.questions;
 
   std::mt19937 rng(3);
   // Vision: normalised pixels are roughly N(0, 1).
-  const int T = config.vision.image_size, frames = std::max(1, o.vision_frames);
-  std::vector<float> pixels(static_cast<std::size_t>(frames) * 3 * T * T);
+  const int T = config.vision.image_size;
+  std::vector<float> pixels(static_cast<std::size_t>(o.page_frames) * 3 * T * T);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (auto& p : pixels) p = normal(rng);
-  std::vector<double> vision_s, connector_s;
   std::vector<float> features;
-  for (int i = 0; i < o.repetitions; ++i) {
-    auto t0 = Clock::now();
-    const auto v = vision.forward(pixels.data(), frames);
-    vision_s.push_back(seconds_since(t0) / frames);
-    t0 = Clock::now();
-    features = connector.forward(v.data(), frames);
-    connector_s.push_back(seconds_since(t0) / frames);
-  }
-  r.vision_ms_per_tile = median(vision_s) * 1e3;
-  r.connector_ms_per_tile = median(connector_s) * 1e3;
+  r.vision_s = timed(o.repetitions, [&] {
+    const auto v = vision.forward(pixels.data(), o.page_frames);
+    features = connector.forward(v.data(), o.page_frames);
+  });
+  r.vision_gop = vision_ops_per_frame(config) * o.page_frames / 1e9;
 
-  // Prefill: a page's prompt, embeddings of random ids (the image positions cost the same as text).
-  const int page_frames = 4 * 4 + 1;
-  r.prefill_tokens = o.prompt_tokens > 0 ? o.prompt_tokens : page_frames * config.tokens_per_tile() + 40;
-  r.prefill_tokens = std::min(r.prefill_tokens, config.text.max_position_embeddings - o.decode_tokens - 1);
+  // Prefill: the page's prompt (image tokens and a few text tokens); the ids are random, the work the same.
+  const int Q = o.questions, tail = o.question_tokens + std::max(o.answer_tokens, o.decode_steps) + 1;
+  r.prefill_tokens = std::min(o.page_frames * config.tokens_per_tile() + 24,
+                              config.text.max_position_embeddings - tail - 1);
   std::uniform_int_distribution<int> token(0, config.text.vocab_size - 1);
   std::vector<int> ids(r.prefill_tokens);
   for (auto& id : ids) id = token(rng);
-  auto cache = text.new_cache(r.prefill_tokens + o.decode_tokens + 1);
-  std::vector<double> prefill_s, decode_s;
-  for (int i = 0; i < o.repetitions; ++i) {
+  const int P = r.prefill_tokens;
+  auto cache = text.new_cache(P + Q * tail);
+  r.prefill_s = timed(o.repetitions, [&] {
     cache.length = 0;
     auto x = text.embed(ids);
-    const auto t0 = Clock::now();
-    text.forward(x, r.prefill_tokens, cache);
-    const auto logits = text.logits(x.data() + (x.size() - config.text.hidden_size));
-    prefill_s.push_back(seconds_since(t0));
-    // Decode: one token at a time on top of the prompt, greedy, with lm_head every step.
-    int next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    for (int s = 0; s < o.decode_tokens; ++s) {
-      const auto t1 = Clock::now();
-      auto row = text.embed({next});
-      text.forward(row, 1, cache);
-      const auto l = text.logits(row.data());
-      next = static_cast<int>(std::max_element(l.begin(), l.end()) - l.begin());
-      decode_s.push_back(seconds_since(t1));
+    text.forward(x, P, cache);
+    text.logits(x.data() + (x.size() - config.text.hidden_size));
+  });
+  r.prefill_gop = prefill_ops(config.text, P) / 1e9;
+
+  // Each question: its suffix rows after the prefix, in a tail of its own, then one row per decode step.
+  auto suffixes = [&](int questions) {
+    TextDecoder::Placement p;
+    std::vector<int> sids;
+    for (int q = 0; q < questions; ++q)
+      for (int i = 0; i < o.question_tokens; ++i) {
+        sids.push_back(token(rng));
+        p.positions.push_back(P + i);
+        p.slots.push_back(P + q * tail + i);
+        p.ranges.push_back({P, P + q * tail, i + 1});
+      }
+    auto x = text.embed(sids);
+    text.forward(x, p, cache);
+  };
+  auto steps = [&](int questions, int count) {
+    for (int s = 0; s < count; ++s) {
+      TextDecoder::Placement p;
+      std::vector<int> sids;
+      for (int q = 0; q < questions; ++q) {
+        const int at = o.question_tokens + s;
+        sids.push_back(token(rng));
+        p.positions.push_back(P + at);
+        p.slots.push_back(P + q * tail + at);
+        p.ranges.push_back({P, P + q * tail, at + 1});
+      }
+      auto x = text.embed(sids);
+      text.forward(x, p, cache);
+      text.logits_rows(x.data(), questions);
     }
-  }
-  r.prefill_tokens_per_s = r.prefill_tokens / median(prefill_s);
-  r.decode_ms_per_token = median(decode_s) * 1e3;
-  r.decode_tokens_per_s = 1e3 / r.decode_ms_per_token;
-  r.page_s = (r.vision_ms_per_tile + r.connector_ms_per_tile) * page_frames / 1e3 + median(prefill_s) +
-             8 * r.decode_ms_per_token / 1e3;
+  };
+  suffixes(Q);
+  const auto one = timed(o.repetitions, [&] { steps(1, o.decode_steps); });
+  const auto many = timed(o.repetitions, [&] { steps(Q, o.decode_steps); });
+  r.decode_step_1_s = {one.min / o.decode_steps, one.median / o.decode_steps};
+  r.decode_step_n_s = {many.min / o.decode_steps, many.median / o.decode_steps};
+  const auto suffix_s = timed(o.repetitions, [&] { suffixes(Q); });
+  r.page_s = r.vision_s.median + r.prefill_s.median + suffix_s.median + o.answer_tokens * r.decode_step_n_s.median;
   omp_set_num_threads(previous_threads);
   return r;
 }

@@ -1,6 +1,7 @@
-// How fast the engine's three phases run on given weights: the vision encoder per tile, prefill tokens
-// per second and decode tokens per second. bench/bench_engine and `folio bench` both report it; real
-// checkpoints can be timed too, but its main use is generated weights of the published shapes.
+// How fast the engine's phases run on given weights, as `folio bench` and bench/bench_engine report it:
+// one page's vision encoding, the page prompt's prefill, decode steps with 1 and with N questions in the
+// batch, and the whole page for an N-field schema. Real checkpoints can be timed too, but its main use is
+// generated weights with the published shapes (engine/model/random_weights.hpp).
 #pragma once
 
 #include <cstddef>
@@ -12,25 +13,35 @@
 namespace folio::engine {
 
 struct ThroughputOptions {
-  kernels::Precision precision = kernels::Precision::F32;
-  int threads = 0;            // OpenMP threads; 0 = OpenMP's default
-  int vision_frames = 4;      // frames per timed vision pass (the encoder's batch)
-  int prompt_tokens = 0;      // 0: a full page, 4 x 4 tiles + global image + a question
-  int decode_tokens = 32;
-  int repetitions = 3;        // medians over these
+  kernels::Precision precision = kernels::Precision::Int8;
+  int threads = 0;          // OpenMP threads; 0 = OpenMP's default
+  int repetitions = 3;      // min and median over these
+  int page_frames = 17;     // the spec's worked example: an 850x1100 page is 4 x 4 tiles + the global image
+  int questions = 10;       // fields of the schema, decoded together
+  int question_tokens = 16; // tokens of one question's suffix
+  int answer_tokens = 8;    // tokens of one answer, for the page time
+  int decode_steps = 32;    // steps timed per decode measurement
+};
+
+struct Timing {
+  double min = 0;
+  double median = 0;
 };
 
 struct ThroughputResult {
-  double load_s = 0;                 // preparing the weights (reorders, quantisation)
-  std::size_t weight_bytes = 0;      // every prepared weight the engine holds
-  std::size_t decode_bytes = 0;      // the linear weights one decode step reads (lm_head included)
-  double vision_ms_per_tile = 0;
-  double connector_ms_per_tile = 0;
+  double load_s = 0;             // preparing the weights (reorders, quantisation)
+  std::size_t weight_bytes = 0;  // every prepared weight the engine holds
+  std::size_t decode_bytes = 0;  // the linear weights one decode step reads (lm_head included)
+  int page_frames = 0;
+  Timing vision_s;               // one page: every frame through the encoder and the connector
+  double vision_gop = 0;         // matmul work of that (linear layers and attention), 1e9 ops
   int prefill_tokens = 0;
-  double prefill_tokens_per_s = 0;
-  double decode_ms_per_token = 0;
-  double decode_tokens_per_s = 0;
-  double page_s = 0;                 // a 4 x 4 page, one 8-token answer: vision + prefill + decode
+  Timing prefill_s;              // the page prompt through the decoder
+  double prefill_gop = 0;
+  Timing decode_step_1_s;        // one decode step, one question
+  Timing decode_step_n_s;        // one decode step, `questions` questions
+  int questions = 0;
+  double page_s = 0;             // vision + prefix + question suffixes + answer_tokens batched steps
 };
 
 ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles& weights, const ThroughputOptions& options);

@@ -264,20 +264,6 @@ WeightFiles WeightFiles::open(const std::filesystem::path& dir) {
   return w;
 }
 
-WeightFiles WeightFiles::from_memory(std::vector<TensorInfo> tensors, std::shared_ptr<const void> owner,
-                                     const std::string& label) {
-  WeightFiles w;
-  w.dir_ = label;
-  w.owner_ = std::move(owner);
-  w.in_memory_ = std::move(tensors);
-  for (const auto& t : w.in_memory_) {
-    if (t.bytes.size() != static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype))
-      throw Error(ErrorKind::Internal, "in-memory tensor has the wrong byte size", {label, std::nullopt, t.name});
-    if (!w.by_name_.emplace(t.name, &t).second) throw Error(ErrorKind::Internal, "tensor given twice", {label, std::nullopt, t.name});
-  }
-  return w;
-}
-
 const TensorInfo* WeightFiles::find(std::string_view name) const {
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second;
@@ -298,6 +284,35 @@ std::uint64_t WeightFiles::total_bytes() const {
   std::uint64_t n = 0;
   for (const auto& [name, t] : by_name_) n += t->bytes.size();
   return n;
+}
+
+void write_safetensors(const std::filesystem::path& path, const std::vector<TensorSpec>& tensors,
+                       const std::function<void(std::size_t, std::span<std::byte>)>& fill) {
+  nlohmann::json header = nlohmann::json::object();
+  std::uint64_t offset = 0;
+  std::vector<std::uint64_t> sizes;
+  for (const auto& t : tensors) {
+    std::uint64_t n = dtype_size(t.dtype);
+    for (auto d : t.shape) n *= static_cast<std::uint64_t>(d);
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + n}}};
+    offset += n;
+    sizes.push_back(n);
+  }
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // data aligned to 8 bytes, as the reference writer does
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw Error(ErrorKind::Io, "cannot write", {path.string()});
+  char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<char>(static_cast<std::uint64_t>(h.size()) >> (8 * i) & 0xff);
+  out.write(len, 8);
+  out << h;
+  std::vector<std::byte> buffer;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    buffer.resize(sizes[i]);
+    fill(i, buffer);
+    out.write(reinterpret_cast<const char*>(buffer.data()), static_cast<std::streamsize>(buffer.size()));
+  }
+  if (!out) throw Error(ErrorKind::Io, "write failed (disk full?)", {path.string()});
 }
 
 std::vector<float> to_f32(const TensorInfo& t) {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -59,9 +60,6 @@ class SafetensorsFile {
 class WeightFiles {
  public:
   static WeightFiles open(const std::filesystem::path& model_dir);
-  // Tensors held in memory (benchmarks on generated weights); `owner` keeps their bytes alive.
-  static WeightFiles from_memory(std::vector<TensorInfo> tensors, std::shared_ptr<const void> owner,
-                                 const std::string& label);
 
   const TensorInfo* find(std::string_view name) const;
   const TensorInfo& at(std::string_view name) const;  // throws folio::Error (Model) naming the folder
@@ -72,10 +70,18 @@ class WeightFiles {
  private:
   std::filesystem::path dir_;
   std::vector<SafetensorsFile> files_;
-  std::vector<TensorInfo> in_memory_;
-  std::shared_ptr<const void> owner_;
   std::map<std::string, const TensorInfo*, std::less<>> by_name_;
 };
+
+// Writes a safetensors file tensor by tensor: `fill(i, bytes)` writes tensor i's bytes (its dtype and
+// shape given up front), so that files larger than memory can be produced.
+struct TensorSpec {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<std::int64_t> shape;
+};
+void write_safetensors(const std::filesystem::path& path, const std::vector<TensorSpec>& tensors,
+                       const std::function<void(std::size_t index, std::span<std::byte> bytes)>& fill);
 
 // F32, F16 and BF16 converted to float32 (a copy). Throws folio::Error (Model) for other dtypes.
 std::vector<float> to_f32(const TensorInfo& t);

@@ -21,6 +21,9 @@ struct AttentionShape {
   // k[j * k_token_stride + (g * head_dim + t) * k_dim_stride]. 0 / 1: token-major with kv_stride.
   int k_token_stride = 0;
   int k_dim_stride = 1;
+  // Run the matrix products of long query runs in bf16 (f32 accumulation and softmax): what the int8 and
+  // bf16 engines use; the fp32 reference engine keeps them in f32.
+  bool bf16_products = false;
 };
 
 // out[i, h] = softmax(q[i, h] . k[:, g]^T * scale) v[:, g]; softmax in float32 with max subtraction.

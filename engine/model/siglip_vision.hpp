@@ -28,6 +28,7 @@ class VisionEncoder {
   void encode_frames(const float* pixel_values, int frames, float* out) const;
 
   VisionConfig config_;
+  bool bf16_attention_ = false;  // the int8 and bf16 engines run attention products in bf16
   kernels::Linear patch_embedding_;  // the stride-P convolution as a matmul over flattened (c, i, j) patches
   std::vector<float> position_embedding_;
   std::vector<Layer> layers_;

@@ -48,6 +48,7 @@ class TextDecoder {
   void run_layers(std::vector<float>& x, int rows, KvCache& cache, const Placement* placement, int start,
                   std::vector<std::vector<float>>* last_rows) const;
   TextConfig config_;
+  bool bf16_attention_ = false;  // the int8 and bf16 engines run attention products in bf16
   std::vector<float> embed_tokens_;
   std::vector<Layer> layers_;
   std::vector<float> norm_;
