@@ -125,14 +125,14 @@ class FloatLinear final : public Linear::Impl {
 Linear::Impl::~Impl() = default;
 
 Linear::Linear(std::span<const float> weight, int out_features, int in_features, std::span<const float> bias,
-               Precision precision) {
+               Precision precision, Int8Input int8_input) {
   if (static_cast<std::int64_t>(weight.size()) != static_cast<std::int64_t>(out_features) * in_features)
     throw Error(ErrorKind::Model, "linear weight has " + std::to_string(weight.size()) + " values, expected " +
                                       std::to_string(out_features) + "x" + std::to_string(in_features));
   if (!bias.empty() && static_cast<int>(bias.size()) != out_features)
     throw Error(ErrorKind::Model,
                 "linear bias has " + std::to_string(bias.size()) + " values, expected " + std::to_string(out_features));
-  if (precision == Precision::Int8) impl_ = make_int8_linear(weight, out_features, in_features, bias);
+  if (precision == Precision::Int8) impl_ = make_int8_linear(weight, out_features, in_features, bias, int8_input);
   else impl_ = std::make_unique<FloatLinear>(weight, out_features, in_features, bias, precision);
 }
 Linear::~Linear() = default;

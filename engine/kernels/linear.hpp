@@ -12,6 +12,9 @@ namespace folio::engine::kernels {
 enum class Precision { F32, BF16, Int8 };
 
 enum class Activation { None, GeluTanh, Silu };
+// How an int8 layer quantises its input per token: one u8 plane (8 bits), or two (the plane and its
+// rounding residual, about 16 bits, for twice the rows of the same matmul: weights still read once).
+enum class Int8Input { OnePlane, TwoPlanes };
 
 struct Epilogue {
   Activation activation = Activation::None;  // applied after the bias
@@ -22,7 +25,7 @@ class Linear {
  public:
   // weight: [out_features, in_features] row-major f32 (PyTorch nn.Linear layout); bias: empty or [out_features].
   Linear(std::span<const float> weight, int out_features, int in_features, std::span<const float> bias,
-         Precision precision);
+         Precision precision, Int8Input int8_input = Int8Input::OnePlane);
   ~Linear();
   Linear(Linear&&) noexcept;
   Linear& operator=(Linear&&) noexcept;

@@ -19,6 +19,7 @@ class Linear::Impl {
 };
 
 // linear_int8.cpp: s8 weights with per-channel scales, per-token s8 activations.
-std::unique_ptr<Linear::Impl> make_int8_linear(std::span<const float> weight, int out, int in, std::span<const float> bias);
+std::unique_ptr<Linear::Impl> make_int8_linear(std::span<const float> weight, int out, int in, std::span<const float> bias,
+                                               Int8Input input);
 
 }  // namespace folio::engine::kernels

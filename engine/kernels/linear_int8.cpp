@@ -3,8 +3,12 @@
 //    primitive chose (format_tag::any, compensation for s8 activations folded in by the reorder);
 //  - one primitive per power-of-two row bucket (M fixed at creation; a partial chunk is padded), raw s32
 //    output with no run-time scales (those drop oneDNN to slow paths);
-//  - activations quantised per token (row) here, and our own epilogue applying both scales, the bias,
-//    the activation (oneDNN eltwise, in place) and the residual add.
+//  - activations quantised per token (row) here as u8 (the native VNNI input type) with a zero point;
+//    optionally a second plane holds the rounding residual, stacked as twice the rows of one matmul, so the
+//    weights are still read once and the activations keep about 16 bits (the decoder uses it: with 8-bit
+//    activations its noise equals the weights' and the logits miss the accuracy gate);
+//  - our own epilogue removing the zero points (acc - zp * column sum of the weights), applying the
+//    scales, the bias, the activation (oneDNN eltwise, in place) and the residual add.
 // Scratch buffers are per thread and only grow, so a decode step allocates nothing.
 #include <dnnl.hpp>
 
@@ -38,8 +42,9 @@ int bucket_for(int rows) {
 }
 
 struct Scratch {
-  std::vector<std::int8_t> q;
+  std::vector<std::uint8_t> q;
   std::vector<float> row_scales;
+  std::vector<std::int32_t> zero_points;
   std::vector<std::int32_t> acc;
   std::vector<float> act;
 };
@@ -55,16 +60,17 @@ T* grown(std::vector<T>& v, std::size_t n) {
   return v.data();
 }
 
-// y[r, n] (+)= acc[r, n] * row_scale[r] * col_scale[n] + bias[n], over columns [c0, c1).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void dequantize_row(
-    const std::int32_t* acc, float row_scale, const float* col_scale, const float* bias, int c0, int c1, bool accumulate,
-    float* y) {
-  if (accumulate) {
+// y[r, n] (+)= (acc[r, n] - zp * col_sum[n]) * row_scale * col_scale[n]
+//              + (acc_lo[r, n] - 128 * col_sum[n]) * row_scale / 255 * col_scale[n] + bias[n], over [c0, c1).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void dequantize_planes(
+    const std::int32_t* acc, const std::int32_t* acc_lo, float row_scale, std::int32_t zp, const std::int32_t* col_sum,
+    const float* col_scale, const float* bias, int c0, int c1, bool accumulate, float* y) {
+  const float lo_scale = row_scale / 255.0f;
 #pragma omp simd
-    for (int n = c0; n < c1; ++n) y[n] += static_cast<float>(acc[n]) * (row_scale * col_scale[n]) + bias[n];
-  } else {
-#pragma omp simd
-    for (int n = c0; n < c1; ++n) y[n] = static_cast<float>(acc[n]) * (row_scale * col_scale[n]) + bias[n];
+  for (int n = c0; n < c1; ++n) {
+    const float lo = acc_lo ? static_cast<float>(acc_lo[n] - 128 * col_sum[n]) * lo_scale : 0.0f;
+    const float v = (static_cast<float>(acc[n] - zp * col_sum[n]) * row_scale + lo) * col_scale[n] + bias[n];
+    y[n] = accumulate ? y[n] + v : v;
   }
 }
 
@@ -80,14 +86,18 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void add_or_copy(co
 
 class Int8Linear final : public Linear::Impl {
  public:
-  Int8Linear(std::span<const float> weight, int out, int in, std::span<const float> bias)
-      : Impl(out, in, Precision::Int8), bias_(out, 0.0f), col_scales_(out) {
+  Int8Linear(std::span<const float> weight, int out, int in, std::span<const float> bias, Int8Input input)
+      : Impl(out, in, Precision::Int8), bias_(out, 0.0f), col_scales_(out), col_sums_(out, 0),
+        planes_(input == Int8Input::TwoPlanes ? 2 : 1) {
     if (!bias.empty()) std::copy(bias.begin(), bias.end(), bias_.begin());
     std::vector<std::int8_t> q(static_cast<std::size_t>(out) * in);
-    quantize_rows_s8(weight.data(), out, in, in, q.data(), col_scales_.data());
+    quantize_weights_s8(weight.data(), out, in, q.data(), col_scales_.data());
+    for (int n = 0; n < out; ++n)
+      for (int k = 0; k < in; ++k) col_sums_[n] += q[static_cast<std::size_t>(n) * in + k];
     // Largest bucket whose s32 chunk fits the cache budget (at least 64 rows: smaller M loses speed).
     chunk_ = kMaxRows;
     while (chunk_ > 64 && static_cast<std::size_t>(chunk_) * out * 4 > kChunkBytes) chunk_ /= 2;
+    if (planes_ == 2) chunk_ /= 2;  // each token is two rows of the matmul (its two activation planes)
 
     // The layout the kernels want differs with M on some CPUs (AMX tiles for large M, VNNI for small M):
     // keep one reordered copy per distinct layout, so that decode and prefill both get a fast kernel.
@@ -114,23 +124,30 @@ class Int8Linear final : public Linear::Impl {
     Scratch& sc = scratch();
     for (int row0 = 0; row0 < m; row0 += chunk_) {
       const int rows = std::min(chunk_, m - row0);
-      const int b = bucket_for(rows);
+      // Rows [0, rows) hold the tokens' first planes, [rows, 2 rows) their residual planes.
+      const int b = bucket_for(planes_ * rows);
       Prim& p = primitive(b, ep.activation);
-      std::int8_t* q = grown(sc.q, static_cast<std::size_t>(b) * in_);
+      std::uint8_t* q = grown(sc.q, static_cast<std::size_t>(b) * in_);
       float* rs = grown(sc.row_scales, b);
+      std::int32_t* zp = grown(sc.zero_points, b);
       std::int32_t* acc = grown(sc.acc, static_cast<std::size_t>(b) * out_);
-      quantize_rows_s8(x + static_cast<std::size_t>(row0) * in_, rows, in_, in_, q, rs);
-      if (b > rows) std::memset(q + static_cast<std::size_t>(rows) * in_, 0, static_cast<std::size_t>(b - rows) * in_);
+      if (planes_ == 2)
+        quantize_rows_u8_planes(x + static_cast<std::size_t>(row0) * in_, rows, in_, in_, q,
+                                q + static_cast<std::size_t>(rows) * in_, rs, zp);
+      else
+        quantize_rows_u8(x + static_cast<std::size_t>(row0) * in_, rows, in_, in_, q, rs, zp);
+      if (b > planes_ * rows)
+        std::memset(q + static_cast<std::size_t>(planes_ * rows) * in_, 0, static_cast<std::size_t>(b - planes_ * rows) * in_);
       p.src.set_data_handle(q);
       p.dst.set_data_handle(acc);
       p.matmul.execute(stream, {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, layouts_[p.layout].weights}, {DNNL_ARG_DST, p.dst}});
       float* out = y + static_cast<std::size_t>(row0) * out_;
       if (ep.activation == Activation::None) {
-        epilogue(acc, rs, rows, ep.accumulate, out);
+        epilogue(acc, rs, zp, rows, ep.accumulate, out);
       } else {
         // Scale and bias into scratch, the activation in place there (oneDNN's JIT eltwise), then into y.
         float* a = grown(sc.act, static_cast<std::size_t>(b) * out_);
-        epilogue(acc, rs, rows, false, a);
+        epilogue(acc, rs, zp, rows, false, a);
         p.act_mem.set_data_handle(a);
         p.activation.execute(stream, {{DNNL_ARG_SRC, p.act_mem}, {DNNL_ARG_DST, p.act_mem}});
         stream.wait();
@@ -156,20 +173,23 @@ class Int8Linear final : public Linear::Impl {
   };
 
   dnnl::matmul::primitive_desc make_pd(int m, const dnnl::memory::desc& wdesc) const {
-    dnnl::memory::desc src({m, in_}, dt::s8, tag::ab);
+    dnnl::memory::desc src({m, in_}, dt::u8, tag::ab);
     dnnl::memory::desc dst({m, out_}, dt::s32, tag::ab);
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wdesc, dst), dnnl_engine());
   }
 
-  void epilogue(const std::int32_t* acc, const float* rs, int rows, bool accumulate, float* out) const {
+  void epilogue(const std::int32_t* acc, const float* rs, const std::int32_t* zp, int rows, bool accumulate,
+                float* out) const {
     // Columns split in blocks too, so that a single decode row (lm_head: 49k columns) uses every core.
     constexpr int kCols = 2048;
     const int blocks = (out_ + kCols - 1) / kCols;
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<long>(rows) * out_ >= 8192)
     for (int r = 0; r < rows; ++r)
       for (int blk = 0; blk < blocks; ++blk)
-        dequantize_row(acc + static_cast<std::size_t>(r) * out_, rs[r], col_scales_.data(), bias_.data(), blk * kCols,
-                       std::min(out_, (blk + 1) * kCols), accumulate, out + static_cast<std::size_t>(r) * out_);
+        dequantize_planes(acc + static_cast<std::size_t>(r) * out_,
+                          planes_ == 2 ? acc + static_cast<std::size_t>(rows + r) * out_ : nullptr, rs[r], zp[r],
+                          col_sums_.data(), col_scales_.data(), bias_.data(), blk * kCols,
+                          std::min(out_, (blk + 1) * kCols), accumulate, out + static_cast<std::size_t>(r) * out_);
   }
 
   Prim& primitive(int bucket, Activation activation) {
@@ -201,6 +221,8 @@ class Int8Linear final : public Linear::Impl {
   }
 
   std::vector<float> bias_, col_scales_;
+  std::vector<std::int32_t> col_sums_;
+  int planes_ = 1;  // activation planes per token  // per output channel: sum of its quantised weights
   int chunk_ = kMaxRows;
   std::vector<Layout> layouts_;  // reordered weights, one per distinct layout the buckets need
   std::map<int, Prim> cache_;
@@ -209,8 +231,9 @@ class Int8Linear final : public Linear::Impl {
 
 }  // namespace
 
-std::unique_ptr<Linear::Impl> make_int8_linear(std::span<const float> weight, int out, int in, std::span<const float> bias) {
-  return std::make_unique<Int8Linear>(weight, out, in, bias);
+std::unique_ptr<Linear::Impl> make_int8_linear(std::span<const float> weight, int out, int in, std::span<const float> bias,
+                                               Int8Input input) {
+  return std::make_unique<Int8Linear>(weight, out, in, bias, input);
 }
 
 }  // namespace folio::engine::kernels

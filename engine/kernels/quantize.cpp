@@ -32,3 +32,119 @@ void quantize_rows_s8(const float* x, int rows, int cols, int stride, std::int8_
 }
 
 }  // namespace folio::engine::kernels
+
+namespace folio::engine::kernels {
+namespace {
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_row_u8(const float* x, int cols,
+                                                                                   std::uint8_t* q, float* scale,
+                                                                                   std::int32_t* zero_point) {
+  float lo = 0.0f, hi = 0.0f;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+  for (int i = 0; i < cols; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  const float s = (hi - lo) / 255.0f;
+  *scale = s;
+  if (s == 0.0f) {
+    *zero_point = 0;
+    std::fill(q, q + cols, std::uint8_t{0});
+    return;
+  }
+  const float inv = 1.0f / s;
+  constexpr float kMagic = 12582912.0f;  // round half to even, vectorisable
+  const float zp = (-lo * inv + kMagic) - kMagic;
+  *zero_point = static_cast<std::int32_t>(zp);
+#pragma omp simd
+  for (int i = 0; i < cols; ++i) {
+    const float v = std::min(255.0f, std::max(0.0f, ((x[i] * inv + kMagic) - kMagic) + zp));
+    q[i] = static_cast<std::uint8_t>(static_cast<int>(v));
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Squared rounding error of a row quantised with step `s` (clipped to +-127 steps), vectorised.
+__attribute__((target_clones("avx512f", "avx2", "default"))) double row_error(const float* row, int cols, float s) {
+  constexpr float kMagic = 12582912.0f;
+  const float inv = 1.0f / s;
+  float err = 0.0f;
+#pragma omp simd reduction(+ : err)
+  for (int i = 0; i < cols; ++i) {
+    const float v = std::min(127.0f, std::max(-127.0f, (row[i] * inv + kMagic) - kMagic));
+    const float d = row[i] - v * s;
+    err += d * d;
+  }
+  return err;
+}
+
+}  // namespace
+
+void quantize_weights_s8(const float* w, int rows, int cols, std::int8_t* q, float* scales) {
+#pragma omp parallel for schedule(dynamic, 16)
+  for (int r = 0; r < rows; ++r) {
+    const float* row = w + static_cast<std::size_t>(r) * cols;
+    float amax = 0.0f;
+    for (int i = 0; i < cols; ++i) amax = std::max(amax, std::abs(row[i]));
+    float best_scale = amax / 127.0f;
+    double best_err = -1;
+    for (int step = 0; step <= 8 && amax > 0; ++step) {
+      const float s = amax * (1.0f - 0.05f * step) / 127.0f;
+      const double err = row_error(row, cols, s);
+      if (best_err < 0 || err < best_err) {
+        best_err = err;
+        best_scale = s;
+      }
+    }
+    scales[r] = best_scale;
+    std::int8_t* out = q + static_cast<std::size_t>(r) * cols;
+    const float inv = best_scale > 0 ? 1.0f / best_scale : 0.0f;
+    for (int i = 0; i < cols; ++i)
+      out[i] = static_cast<std::int8_t>(std::min(127.0f, std::max(-127.0f, std::nearbyint(row[i] * inv))));
+  }
+}
+
+void quantize_rows_u8(const float* x, int rows, int cols, int stride, std::uint8_t* q, float* scales,
+                      std::int32_t* zero_points) {
+#pragma omp parallel for schedule(static) if (rows >= 8)
+  for (int r = 0; r < rows; ++r)
+    quantize_row_u8(x + static_cast<std::size_t>(r) * stride, cols, q + static_cast<std::size_t>(r) * cols, scales + r,
+                    zero_points + r);
+}
+
+}  // namespace folio::engine::kernels
+
+namespace folio::engine::kernels {
+namespace {
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void residual_plane(const float* x, int cols,
+                                                                                  const std::uint8_t* hi, float scale,
+                                                                                  std::int32_t zp, std::uint8_t* lo) {
+  constexpr float kMagic = 12582912.0f;
+  const float inv = scale > 0.0f ? 255.0f / scale : 0.0f;
+  const float z = static_cast<float>(zp);
+#pragma omp simd
+  for (int i = 0; i < cols; ++i) {
+    const float r = x[i] - scale * (static_cast<float>(hi[i]) - z);
+    const float v = std::min(255.0f, std::max(0.0f, ((r * inv + kMagic) - kMagic) + 128.0f));
+    lo[i] = static_cast<std::uint8_t>(static_cast<int>(v));
+  }
+}
+
+}  // namespace
+
+void quantize_rows_u8_planes(const float* x, int rows, int cols, int stride, std::uint8_t* hi, std::uint8_t* lo,
+                             float* scales, std::int32_t* zero_points) {
+#pragma omp parallel for schedule(static) if (rows >= 8)
+  for (int r = 0; r < rows; ++r) {
+    const float* xr = x + static_cast<std::size_t>(r) * stride;
+    std::uint8_t* h = hi + static_cast<std::size_t>(r) * cols;
+    quantize_row_u8(xr, cols, h, scales + r, zero_points + r);
+    residual_plane(xr, cols, h, scales[r], zero_points[r], lo + static_cast<std::size_t>(r) * cols);
+  }
+}
+
+}  // namespace folio::engine::kernels

@@ -11,3 +11,26 @@ namespace folio::engine::kernels {
 void quantize_rows_s8(const float* x, int rows, int cols, int stride, std::int8_t* q, float* scales);
 
 }  // namespace folio::engine::kernels
+
+namespace folio::engine::kernels {
+
+// Weights, once at load: one scale per output row, chosen among clipping ratios of max|w| to minimise
+// the row's squared rounding error (a few large weights otherwise coarsen the step for all the rest).
+void quantize_weights_s8(const float* w, int rows, int cols, std::int8_t* q, float* scales);
+
+// Activations, per token: asymmetric u8 over [min(x, 0), max(x, 0)] with a zero point, so one-sided
+// rows (after GELU or SiLU) get the full 256 levels. x = scale * (q - zero_point).
+void quantize_rows_u8(const float* x, int rows, int cols, int stride, std::uint8_t* q, float* scales,
+                      std::int32_t* zero_points);
+
+}  // namespace folio::engine::kernels
+
+namespace folio::engine::kernels {
+
+// Two u8 planes per token: the plane above, and its rounding residual quantised again with 1/255 of
+// its step around a zero point of 128: x = s * (hi - zp) + (s / 255) * (lo - 128), good to about
+// 16 bits. One matmul over both planes (twice the rows) reads the weights once.
+void quantize_rows_u8_planes(const float* x, int rows, int cols, int stride, std::uint8_t* hi, std::uint8_t* lo,
+                             float* scales, std::int32_t* zero_points);
+
+}  // namespace folio::engine::kernels

@@ -16,12 +16,15 @@ using kernels::Linear;
 
 namespace {
 
+// The decoder's layers take 16-bit activations in int8 (two u8 planes): see linear_int8.cpp.
+constexpr auto kTwoPlanes = kernels::Int8Input::TwoPlanes;
+
 Linear lm_head_of(const TextConfig& c, const WeightFiles& w, kernels::Precision p) {
   const std::vector<std::int64_t> shape{c.vocab_size, c.hidden_size};
   // An absent or tied lm_head is the embedding matrix (spec section 1).
   const bool own = !c.tie_word_embeddings && w.find("lm_head.weight");
   return Linear(load_tensor(w, own ? "lm_head.weight" : "model.text_model.embed_tokens.weight", shape), c.vocab_size,
-                c.hidden_size, {}, p);
+                c.hidden_size, {}, p, kernels::Int8Input::TwoPlanes);
 }
 
 }  // namespace
@@ -42,10 +45,10 @@ TextDecoder::TextDecoder(const TextConfig& c, const WeightFiles& w, kernels::Pre
                                  ld("self_attn.v_proj.weight", {kv, d})});
     const auto gate_up = stack_rows({ld("mlp.gate_proj.weight", {it, d}), ld("mlp.up_proj.weight", {it, d})});
     layers_.push_back(Layer{ld("input_layernorm.weight", {d}), ld("post_attention_layernorm.weight", {d}),
-                            Linear(qkv, static_cast<int>(q + 2 * kv), static_cast<int>(d), {}, p),
-                            Linear(ld("self_attn.o_proj.weight", {d, q}), static_cast<int>(d), static_cast<int>(q), {}, p),
-                            Linear(gate_up, static_cast<int>(2 * it), static_cast<int>(d), {}, p),
-                            Linear(ld("mlp.down_proj.weight", {d, it}), static_cast<int>(d), static_cast<int>(it), {}, p)});
+                            Linear(qkv, static_cast<int>(q + 2 * kv), static_cast<int>(d), {}, p, kTwoPlanes),
+                            Linear(ld("self_attn.o_proj.weight", {d, q}), static_cast<int>(d), static_cast<int>(q), {}, p, kTwoPlanes),
+                            Linear(gate_up, static_cast<int>(2 * it), static_cast<int>(d), {}, p, kTwoPlanes),
+                            Linear(ld("mlp.down_proj.weight", {d, it}), static_cast<int>(d), static_cast<int>(it), {}, p, kTwoPlanes)});
   }
 }
 

@@ -151,6 +151,56 @@ BOOST_AUTO_TEST_CASE(shared_prefix_answers_equal_whole_prompt_generation) {
   BOOST_TEST(cancelled[0].token_ids.empty());
 }
 
+// The fast engines against transformers' fp32 goldens: the accuracy gates int8 and bf16 must pass.
+void check_precision_gate(kernels::Precision precision, double max_rel_l2, int min_agreeing_tokens) {
+  const auto engine = Engine::load(checkpoint(), EngineOptions{precision, 2, text::PromptStyle::Chat});
+  for (const auto& dir : golden_cases()) {
+    BOOST_TEST_CONTEXT(dir.filename().string() << " " << to_string(precision)) {
+      const Golden g(dir);
+      const auto pv = g.pixel_values();
+      const auto vision = engine->vision(pv.data(), g.frames());
+      const auto features = engine->connector(vision.data(), g.frames());
+      const auto ids = g.ids("input_ids");
+      const auto r = engine->prefill(ids, features);
+      const auto gold = g.f32("logits_last");
+      BOOST_TEST_REQUIRE(r.logits_last.size() == gold.size());
+      double num = 0, den = 0;
+      for (std::size_t i = 0; i < gold.size(); ++i) {
+        num += (r.logits_last[i] - gold[i]) * double(r.logits_last[i] - gold[i]);
+        den += double(gold[i]) * gold[i];
+      }
+      const double rel = std::sqrt(num / den);
+      BOOST_TEST_MESSAGE(dir.filename().string() << " " << to_string(precision) << ": logits relative L2 " << rel);
+      BOOST_TEST(rel <= max_rel_l2);
+      // Greedy continuation, step by step on transformers' own prefix (teacher forcing): a free-running
+      // comparison would count every token after the first near-tie as wrong.
+      const auto golden_tokens = g.ids("generated_ids");
+      auto prompt = ids;
+      int agree = 0;
+      for (int token : golden_tokens) {
+        const auto step = engine->prefill(prompt, features);
+        const int argmax = static_cast<int>(std::max_element(step.logits_last.begin(), step.logits_last.end()) -
+                                            step.logits_last.begin());
+        agree += argmax == token;
+        prompt.push_back(token);
+      }
+      BOOST_TEST(agree >= min_agreeing_tokens, agree << " of " << golden_tokens.size() << " tokens agree");
+      // And free-running, for the record.
+      GenerateOptions o;
+      o.max_new_tokens = static_cast<int>(golden_tokens.size());
+      o.ignore_eos = true;
+      const Answer a = engine->generate(ids, features, o);
+      int same = 0;
+      while (same < static_cast<int>(a.token_ids.size()) && a.token_ids[same] == golden_tokens[same]) ++same;
+      BOOST_TEST_MESSAGE("  teacher-forced agreement " << agree << "/16, free-running identical prefix " << same);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(int8_engine_passes_its_accuracy_gate) { check_precision_gate(kernels::Precision::Int8, 3e-2, 12); }
+
+BOOST_AUTO_TEST_CASE(bf16_engine_passes_its_accuracy_gate) { check_precision_gate(kernels::Precision::BF16, 1e-2, 14); }
+
 BOOST_AUTO_TEST_CASE(bad_model_input_is_a_clear_error) {
   const Engine& engine = fp32_engine();
   const auto& cfg = engine.model().config;
