@@ -10,7 +10,6 @@ namespace {
 __attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_row(const float* x, int cols, std::int8_t* q,
                                                                                 float* scale) {
   float amax = 0.0f;
-#pragma omp simd reduction(max : amax)
   for (int i = 0; i < cols; ++i) amax = std::max(amax, std::abs(x[i]));
   *scale = amax / 127.0f;
   const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
@@ -18,8 +17,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_row(c
   constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
 #pragma omp simd
   for (int i = 0; i < cols; ++i) {
-    const float v = std::min(127.0f, std::max(-127.0f, x[i] * inv));
-    q[i] = static_cast<std::int8_t>(static_cast<int>((v + kMagic) - kMagic));
+    const int v = static_cast<int>((x[i] * inv + kMagic) - kMagic);
+    q[i] = static_cast<std::int8_t>(v < -127 ? -127 : (v > 127 ? 127 : v));
   }
 }
 
@@ -40,7 +39,6 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_row_u
                                                                                    std::uint8_t* q, float* scale,
                                                                                    std::int32_t* zero_point) {
   float lo = 0.0f, hi = 0.0f;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
   for (int i = 0; i < cols; ++i) {
     lo = std::min(lo, x[i]);
     hi = std::max(hi, x[i]);
@@ -56,10 +54,12 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_row_u
   constexpr float kMagic = 12582912.0f;  // round half to even, vectorisable
   const float zp = (-lo * inv + kMagic) - kMagic;
   *zero_point = static_cast<std::int32_t>(zp);
+  const int izp = static_cast<int>(zp);
 #pragma omp simd
   for (int i = 0; i < cols; ++i) {
-    const float v = std::min(255.0f, std::max(0.0f, ((x[i] * inv + kMagic) - kMagic) + zp));
-    q[i] = static_cast<std::uint8_t>(static_cast<int>(v));
+    // Clamped in integers: float min/max would keep the loop scalar.
+    const int v = static_cast<int>((x[i] * inv + kMagic) - kMagic) + izp;
+    q[i] = static_cast<std::uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
   }
 }
 
@@ -74,8 +74,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) double row_error(co
   float err = 0.0f;
 #pragma omp simd reduction(+ : err)
   for (int i = 0; i < cols; ++i) {
-    const float v = std::min(127.0f, std::max(-127.0f, (row[i] * inv + kMagic) - kMagic));
-    const float d = row[i] - v * s;
+    const int iv = static_cast<int>((row[i] * inv + kMagic) - kMagic);
+    const float d = row[i] - static_cast<float>(iv < -127 ? -127 : (iv > 127 ? 127 : iv)) * s;
     err += d * d;
   }
   return err;
@@ -88,7 +88,7 @@ void quantize_weights_s8(const float* w, int rows, int cols, std::int8_t* q, flo
   for (int r = 0; r < rows; ++r) {
     const float* row = w + static_cast<std::size_t>(r) * cols;
     float amax = 0.0f;
-    for (int i = 0; i < cols; ++i) amax = std::max(amax, std::abs(row[i]));
+    for (int i = 0; i < cols; ++i) amax = std::max(amax, std::abs(row[i]));  // vectorised (see CMakeLists)
     float best_scale = amax / 127.0f;
     double best_err = -1;
     for (int step = 0; step <= 8 && amax > 0; ++step) {
@@ -129,8 +129,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void residual_plane
 #pragma omp simd
   for (int i = 0; i < cols; ++i) {
     const float r = x[i] - scale * (static_cast<float>(hi[i]) - z);
-    const float v = std::min(255.0f, std::max(0.0f, ((r * inv + kMagic) - kMagic) + 128.0f));
-    lo[i] = static_cast<std::uint8_t>(static_cast<int>(v));
+    const int v = static_cast<int>((r * inv + kMagic) - kMagic) + 128;
+    lo[i] = static_cast<std::uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
   }
 }
 
