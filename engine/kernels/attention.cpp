@@ -24,24 +24,29 @@ constexpr int kQueryBlock = 256;
 // Keys per partial softmax in the row kernel.
 constexpr int kKeyBlock = 256;
 
-// One (row, kv head, span of contiguous keys) work item: for each query head of the group, the span's
-// max score, sum of exponentials and exp-weighted sum of values (a partial softmax, merged later).
-// Every query head of the group is scored in the same pass, so each key and value row is loaded once.
+// One work item: a kv head, a span of contiguous keys, and the query rows that see it (every row for a
+// shared prompt prefix, one row for its own tail). For each row and query head of the group it leaves the
+// span's max score, sum of exponentials and exp-weighted sum of values (a partial softmax, merged later).
+// All rows and heads are scored in the same pass, so each key and value row is loaded once.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void partial_span(
-    const float* q, const float* k, const float* v, const AttentionShape& s, int g, int j0, int j1, float scale,
-    float* scores, float* partial) {
-  const int group = s.heads / s.kv_heads, hd = s.head_dim, n = j1 - j0;
+    const float* q, int rows, const float* k, const float* v, const AttentionShape& s, int g, int j0, int j1,
+    float scale, float* scores, float* partial, std::size_t partial_row_stride) {
+  const int group = s.heads / s.kv_heads, hd = s.head_dim, n = j1 - j0, vecs = rows * group;
   const std::size_t kts = s.key_stride(), kds = s.k_dim_stride;
-  const float* qg = q + static_cast<std::size_t>(g) * group * hd;  // the group's query heads, contiguous
-  // scores: [group][kKeyBlock]
-  for (int hh = 0; hh < group; ++hh) std::fill(scores + hh * kKeyBlock, scores + hh * kKeyBlock + n, 0.0f);
+  auto query = [&](int qv) {  // query vector qv = (row, head in group)
+    return q + static_cast<std::size_t>(qv / group) * s.q_stride + (static_cast<std::size_t>(g) * group + qv % group) * hd;
+  };
+  auto part = [&](int qv) {
+    return partial + static_cast<std::size_t>(qv / group) * partial_row_stride + static_cast<std::size_t>(qv % group) * (hd + 2);
+  };
+  for (int qv = 0; qv < vecs; ++qv) std::fill(scores + qv * kKeyBlock, scores + qv * kKeyBlock + n, 0.0f);
   if (kts == 1) {
     // Transposed K: the scores of the whole span accumulate one dimension at a time, contiguous in keys.
     for (int t = 0; t < hd; ++t) {
       const float* kt = k + (static_cast<std::size_t>(g) * hd + t) * kds + j0;
-      for (int hh = 0; hh < group; ++hh) {
-        const float qt = qg[hh * hd + t] * scale;
-        float* sc = scores + hh * kKeyBlock;
+      for (int qv = 0; qv < vecs; ++qv) {
+        const float qt = query(qv)[t] * scale;
+        float* sc = scores + qv * kKeyBlock;
 #pragma omp simd
         for (int i = 0; i < n; ++i) sc[i] += qt * kt[i];
       }
@@ -49,19 +54,18 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void partial_span(
   } else {
     for (int i = 0; i < n; ++i) {
       const float* kj = k + static_cast<std::size_t>(j0 + i) * kts + static_cast<std::size_t>(g) * hd * kds;
-      for (int hh = 0; hh < group; ++hh) {
-        const float* qh = qg + hh * hd;
+      for (int qv = 0; qv < vecs; ++qv) {
+        const float* qh = query(qv);
         float d = 0;
 #pragma omp simd reduction(+ : d)
         for (int t = 0; t < hd; ++t) d += qh[t] * kj[t * kds];
-        scores[hh * kKeyBlock + i] = d * scale;
+        scores[qv * kKeyBlock + i] = d * scale;
       }
     }
   }
-  for (int hh = 0; hh < group; ++hh) {
-    float* sc = scores + hh * kKeyBlock;
+  for (int qv = 0; qv < vecs; ++qv) {
+    float* sc = scores + qv * kKeyBlock;
     float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
     for (int i = 0; i < n; ++i) mx = std::max(mx, sc[i]);
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -69,57 +73,150 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void partial_span(
       sc[i] = exp_approx(sc[i] - mx);
       sum += sc[i];
     }
-    float* out = partial + static_cast<std::size_t>(hh) * (hd + 2);
+    float* out = part(qv);
     out[0] = mx;
     out[1] = sum;
     std::fill(out + 2, out + 2 + hd, 0.0f);
   }
   for (int i = 0; i < n; ++i) {
     const float* vj = v + static_cast<std::size_t>(j0 + i) * s.kv_stride + g * hd;
-    for (int hh = 0; hh < group; ++hh) {
-      const float p = scores[hh * kKeyBlock + i];
-      float* acc = partial + static_cast<std::size_t>(hh) * (hd + 2) + 2;
+    for (int qv = 0; qv < vecs; ++qv) {
+      const float p = scores[qv * kKeyBlock + i];
+      float* acc = part(qv) + 2;
 #pragma omp simd
       for (int t = 0; t < hd; ++t) acc[t] += p * vj[t];
     }
   }
 }
 
+// The same for the decoder's usual case, head_dim a compile-time constant and K dimension-major. Query
+// vectors go four at a time through 64-key chunks, so that each loaded key or value feeds four
+// accumulators held in registers (16 AVX-512 registers for the scores, 16 for the values).
+template <int HD>
+__attribute__((target_clones("avx512f", "avx2", "default"))) void partial_span_fixed(
+    const float* q, int rows, const float* k, const float* v, const AttentionShape& s, int g, int j0, int j1,
+    float scale, float* scores, float* partial, std::size_t partial_row_stride) {
+  constexpr int kChunk = 64, kQv = 4;
+  const int group = s.heads / s.kv_heads, n = j1 - j0, vecs = rows * group;
+  const std::size_t kds = s.k_dim_stride;
+  const float* kbase = k + static_cast<std::size_t>(g) * HD * kds + j0;
+  for (int qv0 = 0; qv0 < vecs; qv0 += kQv) {
+    const int nq = std::min(kQv, vecs - qv0);
+    float qs[kQv][HD] = {};
+    for (int a = 0; a < nq; ++a) {
+      const int row = (qv0 + a) / group, hh = (qv0 + a) % group;
+      const float* qh = q + static_cast<std::size_t>(row) * s.q_stride + (static_cast<std::size_t>(g) * group + hh) * HD;
+      for (int t = 0; t < HD; ++t) qs[a][t] = qh[t] * scale;
+    }
+    float* sc = scores + static_cast<std::size_t>(qv0) * kKeyBlock;
+    int i0 = 0;
+    for (; i0 + kChunk <= n; i0 += kChunk) {
+      float acc[kQv][kChunk] = {};
+      for (int t = 0; t < HD; ++t) {
+        const float* kt = kbase + t * kds + i0;
+        for (int a = 0; a < kQv; ++a) {
+          const float qa = qs[a][t];
+#pragma omp simd
+          for (int i = 0; i < kChunk; ++i) acc[a][i] += qa * kt[i];
+        }
+      }
+      for (int a = 0; a < nq; ++a) std::copy_n(acc[a], kChunk, sc + a * kKeyBlock + i0);
+    }
+    for (int a = 0; a < nq && i0 < n; ++a) {
+      float* sa = sc + a * kKeyBlock;
+      std::fill(sa + i0, sa + n, 0.0f);
+      for (int t = 0; t < HD; ++t) {
+        const float* kt = kbase + t * kds;
+        for (int i = i0; i < n; ++i) sa[i] += qs[a][t] * kt[i];
+      }
+    }
+    float mx[kQv], sum[kQv] = {};
+    for (int a = 0; a < nq; ++a) {
+      float* sa = sc + a * kKeyBlock;
+      float m = sa[0];
+      for (int i = 1; i < n; ++i) m = m > sa[i] ? m : sa[i];
+      float total = 0;
+#pragma omp simd reduction(+ : total)
+      for (int i = 0; i < n; ++i) {
+        sa[i] = exp_approx(sa[i] - m);
+        total += sa[i];
+      }
+      mx[a] = m;
+      sum[a] = total;
+    }
+    float acc[kQv][HD] = {};
+    for (int i = 0; i < n; ++i) {
+      const float* vj = v + static_cast<std::size_t>(j0 + i) * s.kv_stride + static_cast<std::size_t>(g) * HD;
+      for (int a = 0; a < kQv; ++a) {
+        const float p = a < nq ? sc[a * kKeyBlock + i] : 0.0f;
+#pragma omp simd
+        for (int t = 0; t < HD; ++t) acc[a][t] += p * vj[t];
+      }
+    }
+    for (int a = 0; a < nq; ++a) {
+      const int row = (qv0 + a) / group, hh = (qv0 + a) % group;
+      float* out = partial + static_cast<std::size_t>(row) * partial_row_stride + static_cast<std::size_t>(hh) * (HD + 2);
+      out[0] = mx[a];
+      out[1] = sum[a];
+      std::copy_n(acc[a], HD, out + 2);
+    }
+  }
+}
+
 int blocks_of(int n) { return (n + kKeyBlock - 1) / kKeyBlock; }
+
+struct SpanItem {
+  int g, j0, j1, row0, rows, span;
+};
 
 void attention_rows(const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges* ranges,
                     float scale, float* out) {
-  const int group = s.heads / s.kv_heads, hd = s.head_dim;
-  // Each row's keys as spans of at most kKeyBlock contiguous keys: prefix blocks, then tail blocks.
+  const int group = s.heads / s.kv_heads, hd = s.head_dim, Q = s.queries;
+  // Each row's keys as spans of at most kKeyBlock contiguous keys: prefix blocks, then tail blocks. When
+  // every row has the same prefix (questions of one page), a prefix span is one item for all rows.
+  bool shared = true;
+  for (int r = 1; r < Q; ++r) shared = shared && ranges[r].prefix == ranges[0].prefix;
   int spans = 1;
-  for (int r = 0; r < s.queries; ++r) spans = std::max(spans, blocks_of(ranges[r].prefix) + blocks_of(ranges[r].tail));
+  for (int r = 0; r < Q; ++r) spans = std::max(spans, blocks_of(ranges[r].prefix) + blocks_of(ranges[r].tail));
+  std::vector<SpanItem> items;
+  for (int g = 0; g < s.kv_heads; ++g) {
+    if (shared)
+      for (int b = 0; b < blocks_of(ranges[0].prefix); ++b)
+        items.push_back({g, b * kKeyBlock, std::min(ranges[0].prefix, (b + 1) * kKeyBlock), 0, Q, b});
+    for (int r = 0; r < Q; ++r) {
+      const KeyRanges& kr = ranges[r];
+      const int pb = blocks_of(kr.prefix);
+      if (!shared)
+        for (int b = 0; b < pb; ++b) items.push_back({g, b * kKeyBlock, std::min(kr.prefix, (b + 1) * kKeyBlock), r, 1, b});
+      for (int b = 0; b < blocks_of(kr.tail); ++b)
+        items.push_back({g, kr.tail_begin + b * kKeyBlock, kr.tail_begin + std::min(kr.tail, (b + 1) * kKeyBlock), r, 1,
+                         pb + b});
+    }
+  }
   const std::size_t item = static_cast<std::size_t>(group) * (hd + 2);
+  const std::size_t row_stride = static_cast<std::size_t>(s.kv_heads) * spans * item;
   thread_local std::vector<float> partials;
-  partials.resize(static_cast<std::size_t>(s.queries) * s.kv_heads * spans * item);
+  partials.assign(static_cast<std::size_t>(Q) * row_stride, 0.0f);
   float* const base = partials.data();  // the owner thread's buffer, shared with the team
-  const int items = s.queries * s.kv_heads * spans;
+  // Spans a row does not have stay empty (max -inf).
+  for (int r = 0; r < Q; ++r)
+    for (int g = 0; g < s.kv_heads; ++g)
+      for (int b = 0; b < spans; ++b)
+        for (int hh = 0; hh < group; ++hh)
+          base[r * row_stride + (static_cast<std::size_t>(g) * spans + b) * item + hh * (hd + 2)] = -INFINITY;
+  const int n_items = static_cast<int>(items.size());
 #pragma omp parallel
   {
-    std::vector<float> scores(static_cast<std::size_t>(group) * kKeyBlock);
+    std::vector<float> scores(static_cast<std::size_t>(Q) * group * kKeyBlock);
 #pragma omp for schedule(dynamic, 1)
-    for (int w = 0; w < items; ++w) {
-      const int b = w % spans, g = (w / spans) % s.kv_heads, r = w / spans / s.kv_heads;
-      const KeyRanges& kr = ranges[r];
-      const int prefix_blocks = blocks_of(kr.prefix);
-      int j0, j1;
-      if (b < prefix_blocks) {
-        j0 = b * kKeyBlock;
-        j1 = std::min(kr.prefix, j0 + kKeyBlock);
-      } else {
-        j0 = kr.tail_begin + (b - prefix_blocks) * kKeyBlock;
-        j1 = std::min(kr.tail_begin + kr.tail, j0 + kKeyBlock);
-      }
-      float* part = base + static_cast<std::size_t>(w) * item;
-      if (j1 <= j0) {
-        for (int hh = 0; hh < group; ++hh) part[hh * (hd + 2)] = -INFINITY;  // no keys in this span
-        continue;
-      }
-      partial_span(q + static_cast<std::size_t>(r) * s.q_stride, k, v, s, g, j0, j1, scale, scores.data(), part);
+    for (int w = 0; w < n_items; ++w) {
+      const SpanItem& it = items[w];
+      const float* qr = q + static_cast<std::size_t>(it.row0) * s.q_stride;
+      float* part = base + it.row0 * row_stride + (static_cast<std::size_t>(it.g) * spans + it.span) * item;
+      if (hd == 64 && s.key_stride() == 1)
+        partial_span_fixed<64>(qr, it.rows, k, v, s, it.g, it.j0, it.j1, scale, scores.data(), part, row_stride);
+      else
+        partial_span(qr, it.rows, k, v, s, it.g, it.j0, it.j1, scale, scores.data(), part, row_stride);
     }
   }
   // Merge the spans: softmax over all keys = rescaled partial sums.
@@ -127,7 +224,7 @@ void attention_rows(const float* q, const float* k, const float* v, const Attent
     for (int h = 0; h < s.heads; ++h) {
       const int g = h / group, hh = h % group;
       auto part = [&](int b) {
-        return base + (static_cast<std::size_t>(r * s.kv_heads + g) * spans + b) * item + hh * (hd + 2);
+        return base + r * row_stride + (static_cast<std::size_t>(g) * spans + b) * item + hh * (hd + 2);
       };
       float mx = -INFINITY;
       for (int b = 0; b < spans; ++b) mx = std::max(mx, part(b)[0]);
