@@ -24,7 +24,7 @@ struct AskArgs {
   int page = 1;
   int max_new_tokens = 64;
   bool ignore_eos = false;
-  std::string precision = "fp32";
+  std::string precision = "int8";
   std::string prompt_style = "chat";
   int threads = 0;
   bool json = false;
@@ -131,7 +131,7 @@ void register_ask(CLI::App& app, CommandResult& result) {
   cmd->add_option("--page", args->page, "1-based page of a multi-page document")->check(CLI::PositiveNumber);
   cmd->add_option("--max-new-tokens", args->max_new_tokens, "Longest answer in tokens")->check(CLI::PositiveNumber);
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Do not stop at end tokens (always generate --max-new-tokens)");
-  cmd->add_option("--precision", args->precision, "fp32 | bf16 | int8")->check(CLI::IsMember({"fp32", "bf16", "int8"}));
+  cmd->add_option("--precision", args->precision, "int8 (default) | bf16 | fp32 (the reference)")->check(CLI::IsMember({"fp32", "bf16", "int8"}));
   cmd->add_option("--prompt-style", args->prompt_style, "chat | docvqa")->check(CLI::IsMember({"chat", "docvqa"}));
   cmd->add_option("--threads", args->threads, "Threads for the model (0 = all cores)");
   cmd->add_option("--password", args->password, "Password of an encrypted PDF");

@@ -64,12 +64,15 @@ const char* to_string(kernels::Precision p) {
 
 class Engine::Impl {
  public:
-  Impl(const std::filesystem::path& dir, const EngineOptions& o)
+  Impl(const std::filesystem::path& dir, const EngineOptions& o) : Impl(dir, o, open_model_folder(dir)) {}
+  // The mapped checkpoint lives only while the layers are built: they keep their own prepared copies.
+  Impl(const std::filesystem::path& dir, const EngineOptions& o, ModelFiles model)
+      : Impl(dir, o, std::move(model), WeightFiles::open(dir)) {}
+  Impl(const std::filesystem::path& dir, const EngineOptions& o, ModelFiles model, const WeightFiles& weights)
       : options(o),
-        files(open_model_folder(dir)),
+        files(std::move(model)),
         tokenizer(text::Tokenizer::load(dir / "tokenizer.json")),
         prompts(text::PromptBuilder::load(dir, tokenizer, files.config.image_token_id, o.prompt_style)),
-        weights(WeightFiles::open(dir)),
         vision(files.config.vision, weights, o.precision),
         connector(files.config, weights, o.precision),
         text(files.config.text, weights, o.precision) {
@@ -162,7 +165,6 @@ class Engine::Impl {
   ModelFiles files;
   text::Tokenizer tokenizer;
   text::PromptBuilder prompts;
-  WeightFiles weights;
   VisionEncoder vision;
   Connector connector;
   TextDecoder text;

@@ -315,6 +315,13 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
   if (!out) throw Error(ErrorKind::Io, "write failed (disk full?)", {path.string()});
 }
 
+void release_pages(const TensorInfo& t) {
+  const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(t.bytes.data());
+  const std::uintptr_t first = (begin + page - 1) / page * page, last = (begin + t.bytes.size()) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 std::vector<float> to_f32(const TensorInfo& t) {
   const std::size_t n = static_cast<std::size_t>(t.numel());
   std::vector<float> out(n);

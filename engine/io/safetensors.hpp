@@ -83,6 +83,11 @@ struct TensorSpec {
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorSpec>& tensors,
                        const std::function<void(std::size_t index, std::span<std::byte> bytes)>& fill);
 
+// Tells the kernel the tensor's mapped pages are no longer needed (they leave the resident set; touching
+// them again re-reads the file). Called once a tensor has been converted, so that loading a checkpoint
+// does not keep the whole file resident next to the engine's own copy.
+void release_pages(const TensorInfo& t);
+
 // F32, F16 and BF16 converted to float32 (a copy). Throws folio::Error (Model) for other dtypes.
 std::vector<float> to_f32(const TensorInfo& t);
 

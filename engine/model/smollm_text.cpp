@@ -1,6 +1,7 @@
 #include "engine/model/smollm_text.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "common/error.hpp"
@@ -32,10 +33,22 @@ Linear lm_head_of(const TextConfig& c, const WeightFiles& w, kernels::Precision 
 TextDecoder::TextDecoder(const TextConfig& c, const WeightFiles& w, kernels::Precision p)
     : config_(c),
       bf16_attention_(p != kernels::Precision::F32),
-      embed_tokens_(load_tensor(w, "model.text_model.embed_tokens.weight", {c.vocab_size, c.hidden_size})),
+
       norm_(load_tensor(w, "model.text_model.norm.weight", {c.hidden_size})),
       lm_head_(lm_head_of(c, w, p)),
       inv_freq_(kernels::rope_inv_freq(c.head_dim, c.rope_theta)) {
+  {
+    auto e = load_tensor(w, "model.text_model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
+    if (p == kernels::Precision::F32) {
+      embed_f32_ = std::move(e);
+    } else {
+      embed_bf16_.resize(e.size());
+      for (std::size_t i = 0; i < e.size(); ++i) {
+        const std::uint32_t b = std::bit_cast<std::uint32_t>(e[i]);
+        embed_bf16_[i] = static_cast<std::uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+      }
+    }
+  }
   const std::int64_t d = c.hidden_size, it = c.intermediate_size, q = static_cast<std::int64_t>(c.num_heads) * c.head_dim,
                      kv = static_cast<std::int64_t>(c.num_kv_heads) * c.head_dim;
   for (int l = 0; l < c.num_layers; ++l) {
@@ -62,7 +75,12 @@ std::vector<float> TextDecoder::embed(const std::vector<int>& ids) const {
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= config_.vocab_size)
       throw Error(ErrorKind::Input, "token id " + std::to_string(ids[i]) + " is outside the vocabulary");
-    std::copy_n(embed_tokens_.data() + ids[i] * d, d, x.data() + i * d);
+    if (!embed_f32_.empty()) {
+      std::copy_n(embed_f32_.data() + ids[i] * d, d, x.data() + i * d);
+    } else {
+      const std::uint16_t* row = embed_bf16_.data() + ids[i] * d;
+      for (std::size_t k = 0; k < d; ++k) x[i * d + k] = std::bit_cast<float>(static_cast<std::uint32_t>(row[k]) << 16);
+    }
   }
   return x;
 }
@@ -161,7 +179,7 @@ std::size_t TextDecoder::decode_bytes() const {
 }
 
 std::size_t TextDecoder::weight_bytes() const {
-  std::size_t n = decode_bytes() + (embed_tokens_.size() + norm_.size()) * 4;
+  std::size_t n = decode_bytes() + embed_f32_.size() * 4 + embed_bf16_.size() * 2 + norm_.size() * 4;
   for (const auto& l : layers_) n += (l.in_norm.size() + l.post_norm.size()) * 4;
   return n;
 }

@@ -49,7 +49,10 @@ class TextDecoder {
                   std::vector<std::vector<float>>* last_rows) const;
   TextConfig config_;
   bool bf16_attention_ = false;  // the int8 and bf16 engines run attention products in bf16
-  std::vector<float> embed_tokens_;
+  // The token embeddings: f32 for the reference engine; bf16 for the int8 and bf16 engines (half the
+  // memory of the largest tensor, far below their own rounding error).
+  std::vector<float> embed_f32_;
+  std::vector<std::uint16_t> embed_bf16_;
   std::vector<Layer> layers_;
   std::vector<float> norm_;
   kernels::Linear lm_head_;

@@ -15,7 +15,9 @@ std::vector<float> load_tensor(const WeightFiles& weights, const std::string& na
     throw Error(ErrorKind::Model, "has shape " + str(t.shape) + " but the config implies " + str(shape),
                 {t.file, std::nullopt, "tensor " + name});
   }
-  return to_f32(t);
+  auto values = to_f32(t);
+  release_pages(t);
+  return values;
 }
 
 std::vector<float> stack_rows(const std::vector<std::vector<float>>& parts) {

@@ -204,7 +204,7 @@ BOOST_AUTO_TEST_CASE(sharded_checkpoint_holds_the_same_bytes_and_answers_the_sam
       if (item["type"] == "text") question = item["text"].get<std::string>();
     const auto r = folio::test::run_command(folio::test::folio_bin() + " ask --model " + folder.string() + " --image " +
                                             (ref / "images" / g["image"]["file"].get<std::string>()).string() +
-                                            " --question '" + question + "' --max-new-tokens 16 --ignore-eos --json 2>&1");
+                                            " --question '" + question + "' --max-new-tokens 16 --ignore-eos --precision fp32 --json 2>&1");
     BOOST_TEST_REQUIRE(r.status == 0, r.out);
     BOOST_TEST((json::parse(r.out)["token_ids"].get<std::vector<int>>() ==
                 g["outputs"]["generated_ids"].get<std::vector<int>>()));
