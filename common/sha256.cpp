@@ -16,11 +16,11 @@ struct MdCtxDeleter {
 };
 using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 
-class Sha256 {
+class Digest {
  public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1)
-      throw Error(ErrorKind::Internal, "OpenSSL could not start a SHA-256 digest");
+  explicit Digest(const EVP_MD* md = EVP_sha256()) : ctx_(EVP_MD_CTX_new()) {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), md, nullptr) != 1)
+      throw Error(ErrorKind::Internal, "OpenSSL could not start a digest");
   }
   void update(const void* data, std::size_t n) { EVP_DigestUpdate(ctx_.get(), data, n); }
   std::string hex() {
@@ -43,15 +43,16 @@ class Sha256 {
 }  // namespace
 
 std::string sha256_hex(std::string_view bytes) {
-  Sha256 h;
+  Digest h;
   h.update(bytes.data(), bytes.size());
   return h.hex();
 }
 
-std::string sha256_file_hex(const std::filesystem::path& path) {
+namespace {
+
+std::string file_digest(const std::filesystem::path& path, Digest& h) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorKind::Io, "cannot open file for hashing", {path.string()});
-  Sha256 h;
   std::array<char, 1 << 16> buf{};
   while (in) {
     in.read(buf.data(), buf.size());
@@ -59,6 +60,20 @@ std::string sha256_file_hex(const std::filesystem::path& path) {
   }
   if (in.bad()) throw Error(ErrorKind::Io, "read error while hashing", {path.string()});
   return h.hex();
+}
+
+}  // namespace
+
+std::string sha256_file_hex(const std::filesystem::path& path) {
+  Digest h;
+  return file_digest(path, h);
+}
+
+std::string git_blob_sha1_file_hex(const std::filesystem::path& path) {
+  Digest h(EVP_sha1());
+  const std::string header = "blob " + std::to_string(std::filesystem::file_size(path)) + std::string(1, '\0');
+  h.update(header.data(), header.size());
+  return file_digest(path, h);
 }
 
 }  // namespace folio

@@ -9,6 +9,7 @@ packages=(
   libpoppler-cpp-dev libleptonica-dev libtiff-dev libjpeg-dev libpng-dev libwebp-dev libgif-dev libopenjp2-7-dev
   libdnnl-dev ocl-icd-opencl-dev opencl-c-headers libtbb-dev libyaml-cpp-dev libboost-test-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libpcre2-dev libssl-dev libcurl4-openssl-dev
+  libvalijson-dev  # tests: outputs validated against docs/output.schema.json
 )
 missing=()
 for p in "${packages[@]}"; do

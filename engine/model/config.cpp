@@ -83,7 +83,9 @@ ModelConfig load_model_config(const std::filesystem::path& path) {
   require(v.hidden_act == "gelu_pytorch_tanh" || v.hidden_act == "gelu_tanh", path, vw + "hidden_act",
           "'" + v.hidden_act + "' is not supported (the engine implements gelu_pytorch_tanh)");
   require(v.hidden_size % v.num_heads == 0, path, vw + "hidden_size", "is not divisible by num_attention_heads");
-  require(v.image_size % v.patch_size == 0, path, vw + "image_size", "is not divisible by patch_size");
+  // No divisibility check: SigLIP-so400m tiles are 384 px with 14 px patches, 27 per side; the
+  // stride-14 convolution simply ignores the last 6 pixels, as patches_per_side() does.
+  require(v.image_size >= v.patch_size, path, vw + "image_size", "is smaller than patch_size");
 
   TextConfig& t = c.text;
   const std::string tw = "text_config.";

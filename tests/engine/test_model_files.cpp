@@ -293,6 +293,19 @@ BOOST_AUTO_TEST_CASE(missing_keys_take_the_library_defaults) {
   BOOST_TEST(ref.image_token_id == r["image_token_id"].get<int>());
 }
 
+BOOST_AUTO_TEST_CASE(siglip_so400m_geometry_loads) {
+  // The 2.2B models: 384 px tiles, 14 px patches (27 per side, the last 6 pixels unused), scale 3.
+  json c = reference_config();
+  c["vision_config"]["image_size"] = 384;
+  c["vision_config"]["patch_size"] = 14;
+  c["scale_factor"] = 3;
+  folio::test::TempDir dir;
+  std::ofstream(dir.path() / "config.json") << c.dump();
+  const auto m = eng::load_model_config(dir.path() / "config.json");
+  BOOST_TEST(m.vision.patches_per_side() == 27);
+  BOOST_TEST(m.tokens_per_tile() == 81);
+}
+
 BOOST_AUTO_TEST_CASE(unsupported_features_are_refused_by_name) {
   struct Case {
     const char* what;
