@@ -90,75 +90,86 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void partial_span(
 }
 
 // The same for the decoder's usual case, head_dim a compile-time constant and K dimension-major. Query
-// vectors go four at a time through 64-key chunks, so that each loaded key or value feeds four
-// accumulators held in registers (16 AVX-512 registers for the scores, 16 for the values).
-template <int HD>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void partial_span_fixed(
-    const float* q, int rows, const float* k, const float* v, const AttentionShape& s, int g, int j0, int j1,
-    float scale, float* scores, float* partial, std::size_t partial_row_stride) {
-  constexpr int kChunk = 64, kQv = 4;
-  const int group = s.heads / s.kv_heads, n = j1 - j0, vecs = rows * group;
+// vectors go up to four at a time (NQ) through 64-key chunks, so that each loaded key or value feeds NQ
+// accumulators held in registers.
+template <int HD, int NQ>
+__attribute__((target_clones("avx512f", "avx2", "default"))) void span_block(const float* q, const float* k, const float* v, const AttentionShape& s, int g, int j0, int n,
+                float scale, int qv0, float* scores, float* partial, std::size_t partial_row_stride) {
+  constexpr int kChunk = 64;
+  const int group = s.heads / s.kv_heads;
   const std::size_t kds = s.k_dim_stride;
   const float* kbase = k + static_cast<std::size_t>(g) * HD * kds + j0;
-  for (int qv0 = 0; qv0 < vecs; qv0 += kQv) {
-    const int nq = std::min(kQv, vecs - qv0);
-    float qs[kQv][HD] = {};
-    for (int a = 0; a < nq; ++a) {
-      const int row = (qv0 + a) / group, hh = (qv0 + a) % group;
-      const float* qh = q + static_cast<std::size_t>(row) * s.q_stride + (static_cast<std::size_t>(g) * group + hh) * HD;
-      for (int t = 0; t < HD; ++t) qs[a][t] = qh[t] * scale;
-    }
-    float* sc = scores + static_cast<std::size_t>(qv0) * kKeyBlock;
-    int i0 = 0;
-    for (; i0 + kChunk <= n; i0 += kChunk) {
-      float acc[kQv][kChunk] = {};
-      for (int t = 0; t < HD; ++t) {
-        const float* kt = kbase + t * kds + i0;
-        for (int a = 0; a < kQv; ++a) {
-          const float qa = qs[a][t];
+  float qs[NQ][HD];
+  for (int a = 0; a < NQ; ++a) {
+    const int row = (qv0 + a) / group, hh = (qv0 + a) % group;
+    const float* qh = q + static_cast<std::size_t>(row) * s.q_stride + (static_cast<std::size_t>(g) * group + hh) * HD;
+    for (int t = 0; t < HD; ++t) qs[a][t] = qh[t] * scale;
+  }
+  float* sc = scores + static_cast<std::size_t>(qv0) * kKeyBlock;
+  int i0 = 0;
+  for (; i0 + kChunk <= n; i0 += kChunk) {
+    float acc[NQ][kChunk] = {};
+    for (int t = 0; t < HD; ++t) {
+      const float* kt = kbase + t * kds + i0;
+      for (int a = 0; a < NQ; ++a) {
+        const float qa = qs[a][t];
 #pragma omp simd
-          for (int i = 0; i < kChunk; ++i) acc[a][i] += qa * kt[i];
-        }
-      }
-      for (int a = 0; a < nq; ++a) std::copy_n(acc[a], kChunk, sc + a * kKeyBlock + i0);
-    }
-    for (int a = 0; a < nq && i0 < n; ++a) {
-      float* sa = sc + a * kKeyBlock;
-      std::fill(sa + i0, sa + n, 0.0f);
-      for (int t = 0; t < HD; ++t) {
-        const float* kt = kbase + t * kds;
-        for (int i = i0; i < n; ++i) sa[i] += qs[a][t] * kt[i];
+        for (int i = 0; i < kChunk; ++i) acc[a][i] += qa * kt[i];
       }
     }
-    float mx[kQv], sum[kQv] = {};
-    for (int a = 0; a < nq; ++a) {
-      float* sa = sc + a * kKeyBlock;
-      float m = sa[0];
-      for (int i = 1; i < n; ++i) m = m > sa[i] ? m : sa[i];
-      float total = 0;
+    for (int a = 0; a < NQ; ++a) std::copy_n(acc[a], kChunk, sc + a * kKeyBlock + i0);
+  }
+  for (int a = 0; a < NQ && i0 < n; ++a) {
+    float* sa = sc + a * kKeyBlock;
+    std::fill(sa + i0, sa + n, 0.0f);
+    for (int t = 0; t < HD; ++t) {
+      const float* kt = kbase + t * kds;
+      for (int i = i0; i < n; ++i) sa[i] += qs[a][t] * kt[i];
+    }
+  }
+  float mx[NQ], sum[NQ];
+  for (int a = 0; a < NQ; ++a) {
+    float* sa = sc + a * kKeyBlock;
+    float m = sa[0];
+    for (int i = 1; i < n; ++i) m = m > sa[i] ? m : sa[i];
+    float total = 0;
 #pragma omp simd reduction(+ : total)
-      for (int i = 0; i < n; ++i) {
-        sa[i] = exp_approx(sa[i] - m);
-        total += sa[i];
-      }
-      mx[a] = m;
-      sum[a] = total;
-    }
-    float acc[kQv][HD] = {};
     for (int i = 0; i < n; ++i) {
-      const float* vj = v + static_cast<std::size_t>(j0 + i) * s.kv_stride + static_cast<std::size_t>(g) * HD;
-      for (int a = 0; a < kQv; ++a) {
-        const float p = a < nq ? sc[a * kKeyBlock + i] : 0.0f;
-#pragma omp simd
-        for (int t = 0; t < HD; ++t) acc[a][t] += p * vj[t];
-      }
+      sa[i] = exp_approx(sa[i] - m);
+      total += sa[i];
     }
-    for (int a = 0; a < nq; ++a) {
-      const int row = (qv0 + a) / group, hh = (qv0 + a) % group;
-      float* out = partial + static_cast<std::size_t>(row) * partial_row_stride + static_cast<std::size_t>(hh) * (HD + 2);
-      out[0] = mx[a];
-      out[1] = sum[a];
-      std::copy_n(acc[a], HD, out + 2);
+    mx[a] = m;
+    sum[a] = total;
+  }
+  float acc[NQ][HD] = {};
+  for (int i = 0; i < n; ++i) {
+    const float* vj = v + static_cast<std::size_t>(j0 + i) * s.kv_stride + static_cast<std::size_t>(g) * HD;
+    for (int a = 0; a < NQ; ++a) {
+      const float p = sc[a * kKeyBlock + i];
+#pragma omp simd
+      for (int t = 0; t < HD; ++t) acc[a][t] += p * vj[t];
+    }
+  }
+  for (int a = 0; a < NQ; ++a) {
+    const int row = (qv0 + a) / group, hh = (qv0 + a) % group;
+    float* out = partial + static_cast<std::size_t>(row) * partial_row_stride + static_cast<std::size_t>(hh) * (HD + 2);
+    out[0] = mx[a];
+    out[1] = sum[a];
+    std::copy_n(acc[a], HD, out + 2);
+  }
+}
+
+template <int HD>
+void partial_span_fixed(
+    const float* q, int rows, const float* k, const float* v, const AttentionShape& s, int g, int j0, int j1,
+    float scale, float* scores, float* partial, std::size_t partial_row_stride) {
+  const int vecs = rows * (s.heads / s.kv_heads), n = j1 - j0;
+  for (int qv0 = 0; qv0 < vecs; qv0 += 4) {
+    switch (std::min(4, vecs - qv0)) {
+      case 4: span_block<HD, 4>(q, k, v, s, g, j0, n, scale, qv0, scores, partial, partial_row_stride); break;
+      case 3: span_block<HD, 3>(q, k, v, s, g, j0, n, scale, qv0, scores, partial, partial_row_stride); break;
+      case 2: span_block<HD, 2>(q, k, v, s, g, j0, n, scale, qv0, scores, partial, partial_row_stride); break;
+      default: span_block<HD, 1>(q, k, v, s, g, j0, n, scale, qv0, scores, partial, partial_row_stride); break;
     }
   }
 }
