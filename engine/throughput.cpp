@@ -95,16 +95,17 @@ ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles
   r.prefill_gop = prefill_ops(config.text, P) / 1e9;
 
   // Each question: its suffix rows after the prefix, in a tail of its own, then one row per decode step.
+  auto place = [&](TextDecoder::Placement& p, std::vector<int>& ids, int q, int at) {
+    ids.push_back(token(rng));
+    p.positions.push_back(P + at);
+    p.slots.push_back(P + q * tail + at);
+    p.ranges.push_back({P, P + q * tail, at + 1});
+  };
   auto suffixes = [&](int questions) {
     TextDecoder::Placement p;
     std::vector<int> sids;
     for (int q = 0; q < questions; ++q)
-      for (int i = 0; i < o.question_tokens; ++i) {
-        sids.push_back(token(rng));
-        p.positions.push_back(P + i);
-        p.slots.push_back(P + q * tail + i);
-        p.ranges.push_back({P, P + q * tail, i + 1});
-      }
+      for (int i = 0; i < o.question_tokens; ++i) place(p, sids, q, i);
     auto x = text.embed(sids);
     text.forward(x, p, cache);
   };
@@ -112,13 +113,7 @@ ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles
     for (int s = 0; s < count; ++s) {
       TextDecoder::Placement p;
       std::vector<int> sids;
-      for (int q = 0; q < questions; ++q) {
-        const int at = o.question_tokens + s;
-        sids.push_back(token(rng));
-        p.positions.push_back(P + at);
-        p.slots.push_back(P + q * tail + at);
-        p.ranges.push_back({P, P + q * tail, at + 1});
-      }
+      for (int q = 0; q < questions; ++q) place(p, sids, q, o.question_tokens + s);
       auto x = text.embed(sids);
       text.forward(x, p, cache);
       text.logits_rows(x.data(), questions);

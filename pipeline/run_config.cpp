@@ -7,13 +7,14 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "pipeline/yaml_file.hpp"
 
 namespace folio::pipeline {
 namespace {
 
+// Shared with the schema loader (yaml_file.hpp).
 [[noreturn]] void fail(const std::filesystem::path& file, const YAML::Node& node, const std::string& why) {
-  const int line = node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
-  throw Error(ErrorKind::Usage, (line ? "line " + std::to_string(line) + ": " : std::string()) + why, {file.string()});
+  yaml_error(file, node, why);
 }
 
 template <typename T>
@@ -27,11 +28,7 @@ T scalar(const std::filesystem::path& file, const YAML::Node& node, const std::s
 
 void check_keys(const std::filesystem::path& file, const YAML::Node& map, const std::set<std::string>& known,
                 const std::string& where) {
-  if (!map.IsMap()) fail(file, map, "'" + where + "' must be a mapping");
-  for (const auto& kv : map) {
-    const auto key = kv.first.as<std::string>();
-    if (!known.count(key)) fail(file, kv.first, "unknown key '" + key + "'" + (where.empty() ? "" : " in '" + where + "'"));
-  }
+  check_yaml_keys(file, map, known, where.empty() ? "the config" : "'" + where + "'");
 }
 
 std::string one_of(const std::filesystem::path& file, const YAML::Node& node, const std::string& key,
@@ -48,14 +45,7 @@ std::string one_of(const std::filesystem::path& file, const YAML::Node& node, co
 }  // namespace
 
 RunConfig load_run_config(const std::filesystem::path& path, RunConfig c) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path.string());
-  } catch (const YAML::BadFile&) {
-    throw Error(ErrorKind::Usage, "cannot read config file", {path.string()});
-  } catch (const YAML::ParserException& e) {
-    throw Error(ErrorKind::Usage, "line " + std::to_string(e.mark.line + 1) + ": " + e.msg, {path.string()});
-  }
+  const YAML::Node root = load_yaml_file(path, "config file");
   if (root.IsNull()) return c;
   check_keys(path, root,
              {"model", "precision", "threads", "prompt_style", "max_new_tokens", "pages_in_flight", "timeout_per_doc",

@@ -10,6 +10,7 @@
 #include "common/error.hpp"
 #include "common/sha256.hpp"
 #include "pipeline/regex.hpp"
+#include "pipeline/yaml_file.hpp"
 
 namespace folio::pipeline {
 namespace {
@@ -20,10 +21,7 @@ class Loader {
  public:
   explicit Loader(std::filesystem::path path) : path_(std::move(path)) {}
 
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& why) const {
-    const int line = node.IsDefined() && node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
-    throw Error(ErrorKind::Usage, (line ? "line " + std::to_string(line) + ": " : std::string()) + why, {path_.string()});
-  }
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& why) const { yaml_error(path_, node, why); }
 
   std::string text(const YAML::Node& node, const std::string& key) const {
     if (!node.IsScalar()) fail(node, "'" + key + "' must be text");
@@ -31,14 +29,7 @@ class Loader {
   }
 
   void check_keys(const YAML::Node& map, const std::set<std::string>& known, const std::string& where) const {
-    for (const auto& kv : map) {
-      const auto key = kv.first.as<std::string>();
-      if (!known.count(key)) {
-        std::string list;
-        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-        fail(kv.first, "unknown key '" + key + "' in " + where + " (known: " + list + ")");
-      }
-    }
+    check_yaml_keys(path_, map, known, where);
   }
 
   PageSpec pages(const YAML::Node& node) const {
@@ -137,14 +128,7 @@ class Loader {
   }
 
   Schema load() const {
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(path_.string());
-    } catch (const YAML::BadFile&) {
-      throw Error(ErrorKind::Usage, "cannot read the schema file", {path_.string()});
-    } catch (const YAML::ParserException& e) {
-      throw Error(ErrorKind::Usage, "line " + std::to_string(e.mark.line + 1) + ": " + e.msg, {path_.string()});
-    }
+    const YAML::Node root = load_yaml_file(path_, "schema file");
     if (!root.IsMap()) fail(root, "a schema is a mapping with 'name' and 'fields'");
     check_keys(root, {"name", "description", "date_order", "fields"}, "the schema");
     Schema s;
