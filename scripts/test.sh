@@ -7,5 +7,5 @@ build=build
 [[ ${1:-} == --sanitize ]] && build=build-asan
 scripts/setup.sh ${1:-} >/dev/null
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:suppressions=$PWD/scripts/ubsan.supp}
 ctest --test-dir "$build" --output-on-failure -j 2
