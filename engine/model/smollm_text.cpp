@@ -111,9 +111,15 @@ void TextDecoder::run_layers(std::vector<float>& x, int rows, KvCache& cache, co
                              std::vector<std::vector<float>>* last_rows) const {
   const int d = config_.hidden_size, hd = config_.head_dim, H = config_.num_heads, Hkv = config_.num_kv_heads;
   const int q_width = H * hd, kv_width = Hkv * hd, qkv_width = q_width + 2 * kv_width, it = config_.intermediate_size;
-  std::vector<float> a(static_cast<std::size_t>(rows) * d), qkv(static_cast<std::size_t>(rows) * qkv_width),
-      attn(static_cast<std::size_t>(rows) * q_width), gu(static_cast<std::size_t>(rows) * 2 * it),
-      act(static_cast<std::size_t>(rows) * it);
+  // Per-thread scratch that only grows: a decode step allocates nothing here. Bound to references on
+  // this thread, since OpenMP workers below would otherwise see their own (empty) thread_locals.
+  thread_local std::vector<float> scratch[5];
+  std::vector<float>&a = scratch[0], &qkv = scratch[1], &attn = scratch[2], &gu = scratch[3], &act = scratch[4];
+  a.resize(static_cast<std::size_t>(rows) * d);
+  qkv.resize(static_cast<std::size_t>(rows) * qkv_width);
+  attn.resize(static_cast<std::size_t>(rows) * q_width);
+  gu.resize(static_cast<std::size_t>(rows) * 2 * it);
+  act.resize(static_cast<std::size_t>(rows) * it);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   if (last_rows) last_rows->assign(1, std::vector<float>(x.end() - d, x.end()));
   std::vector<int> positions;
