@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/kernels/dnnl_context.hpp"
+#include "engine/kernels/softmax.hpp"
 #include "engine/kernels/vector_math.hpp"
 
 namespace folio::engine::kernels {
@@ -129,17 +130,9 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void span_block(con
   }
   float mx[NQ], sum[NQ];
   for (int a = 0; a < NQ; ++a) {
-    float* sa = sc + a * kKeyBlock;
-    float m = sa[0];
-    for (int i = 1; i < n; ++i) m = m > sa[i] ? m : sa[i];
-    float total = 0;
-#pragma omp simd reduction(+ : total)
-    for (int i = 0; i < n; ++i) {
-      sa[i] = exp_approx(sa[i] - m);
-      total += sa[i];
-    }
-    mx[a] = m;
-    sum[a] = total;
+    const auto e = exp_minus_max(sc + a * kKeyBlock, n);
+    mx[a] = e.max;
+    sum[a] = e.sum;
   }
   float acc[NQ][HD] = {};
   for (int i = 0; i < n; ++i) {
@@ -454,8 +447,107 @@ void attention(const float* q, const float* k, const float* v, const AttentionSh
   attention_rows(q, k, v, s, ranges.data(), scale, out);
 }
 
+namespace {
+
+// Several questions decoding over one shared page prefix: per kv head, the prefix part is two small GEMMs
+// through oneDNN (scores = Q·Kᵀ for every query vector at once, then P·V), the short tails plain loops.
+struct PrefixPrimitives {
+  dnnl::matmul scores, values;
+  dnnl::memory::desc q_md, k_md, s_md, p_md, v_md, o_md;
+};
+
+const PrefixPrimitives& prefix_primitives(int m, int hd, int prefix, int row, int kds, int kv_stride, float scale) {
+  thread_local std::map<std::tuple<int, int, int, int, int, int, float>, PrefixPrimitives> cache;
+  const auto key = std::make_tuple(m, hd, prefix, row, kds, kv_stride, scale);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  if (cache.size() > 64) cache.clear();
+  const auto& eng = dnnl_engine();
+  PrefixPrimitives p;
+  p.q_md = dnnl::memory::desc({m, hd}, dt::f32, dims{hd, 1});
+  p.k_md = dnnl::memory::desc({hd, prefix}, dt::f32, dims{kds, 1});
+  p.s_md = dnnl::memory::desc({m, prefix}, dt::f32, dims{row, 1});
+  p.v_md = dnnl::memory::desc({prefix, hd}, dt::f32, dims{kv_stride, 1});
+  p.o_md = dnnl::memory::desc({m, hd}, dt::f32, dims{hd, 1});
+  dnnl::primitive_attr scaled;
+  scaled.set_output_scales(0, {scale});
+  p.scores = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(p.q_md, p.k_md, p.s_md), scaled, eng));
+  p.values = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(p.s_md, p.v_md, p.o_md), eng));
+  return cache.emplace(key, std::move(p)).first->second;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void tail_and_softmax(
+    const float* qm, const float* k, std::size_t kds, int hd, int prefix, int tail_begin, int tail, float scale,
+    float* row) {
+  // Scores of the row's own tail, after the prefix's: one dimension at a time, contiguous in keys.
+  float* tail_scores = row + prefix;
+  std::fill(tail_scores, tail_scores + tail, 0.0f);
+  for (int t = 0; t < hd; ++t) {
+    const float qt = qm[t] * scale;
+    const float* kt = k + static_cast<std::size_t>(t) * kds + tail_begin;
+#pragma omp simd
+    for (int j = 0; j < tail; ++j) tail_scores[j] += qt * kt[j];
+  }
+  const int n = prefix + tail;
+  const float inv = 1.0f / exp_minus_max(row, n).sum;
+#pragma omp simd
+  for (int i = 0; i < n; ++i) row[i] *= inv;
+}
+
+void attention_shared_prefix(const float* q, const float* k, const float* v, const AttentionShape& s,
+                             const KeyRanges* ranges, float scale, float* out) {
+  const int group = s.heads / s.kv_heads, hd = s.head_dim, Q = s.queries, M = Q * group, P = ranges[0].prefix;
+  int max_tail = 0;
+  for (int r = 0; r < Q; ++r) max_tail = std::max(max_tail, ranges[r].tail);
+  const int row = P + max_tail;
+  const std::size_t kds = s.k_dim_stride;
+  thread_local std::vector<float> qbuf, sbuf, obuf;
+  qbuf.resize(static_cast<std::size_t>(M) * hd);
+  sbuf.resize(static_cast<std::size_t>(M) * row);
+  obuf.resize(static_cast<std::size_t>(M) * hd);
+  float *const qp = qbuf.data(), *const sp = sbuf.data(), *const op = obuf.data();
+  const auto& b = prefix_primitives(M, hd, P, row, s.k_dim_stride, s.kv_stride, scale);
+  const auto& eng = dnnl_engine();
+  dnnl::stream stream(eng);
+  for (int g = 0; g < s.kv_heads; ++g) {
+    const float* kg = k + static_cast<std::size_t>(g) * hd * kds;
+    for (int m = 0; m < M; ++m)
+      std::copy_n(q + static_cast<std::size_t>(m / group) * s.q_stride + (static_cast<std::size_t>(g) * group + m % group) * hd,
+                  hd, qp + static_cast<std::size_t>(m) * hd);
+    dnnl::memory qm(b.q_md, eng, qp), km(b.k_md, eng, const_cast<float*>(kg)), sm(b.s_md, eng, sp),
+        vm(b.v_md, eng, const_cast<float*>(v + static_cast<std::size_t>(g) * hd)), om(b.o_md, eng, op);
+    b.scores.execute(stream, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
+    stream.wait();
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; ++m) {
+      const KeyRanges& kr = ranges[m / group];
+      tail_and_softmax(qp + static_cast<std::size_t>(m) * hd, kg, kds, hd, P, kr.tail_begin, kr.tail, scale,
+                       sp + static_cast<std::size_t>(m) * row);
+    }
+    b.values.execute(stream, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, om}});
+    stream.wait();
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; ++m) {
+      const KeyRanges& kr = ranges[m / group];
+      float* o = op + static_cast<std::size_t>(m) * hd;
+      const float* pr = sp + static_cast<std::size_t>(m) * row + P;
+      for (int j = 0; j < kr.tail; ++j) {
+        const float* vj = v + static_cast<std::size_t>(kr.tail_begin + j) * s.kv_stride + static_cast<std::size_t>(g) * hd;
+        for (int t = 0; t < hd; ++t) o[t] += pr[j] * vj[t];
+      }
+      std::copy_n(o, hd, out + static_cast<std::size_t>(m / group) * s.out_stride + (static_cast<std::size_t>(g) * group + m % group) * hd);
+    }
+  }
+}
+
+}  // namespace
+
 void attention_ranges(const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges* ranges,
                       float scale, float* out) {
+  bool shared = s.queries > 0 && ranges[0].prefix > 0 && s.key_stride() == 1;
+  for (int r = 1; r < s.queries && shared; ++r) shared = ranges[r].prefix == ranges[0].prefix;
+  // Enough query vectors share the prefix for a GEMM to beat the per-span loops.
+  if (shared && s.queries * (s.heads / s.kv_heads) >= kMinQueriesForMatmul)
+    return attention_shared_prefix(q, k, v, s, ranges, scale, out);
   attention_rows(q, k, v, s, ranges, scale, out);
 }
 

@@ -9,7 +9,7 @@ namespace folio::engine::kernels {
 // e^x to about 2 ulp (Cephes' expf polynomial), 0 for x below -87.3. Inline, branch-free.
 inline float exp_approx(float x) {
   x = x < -87.33654f ? -87.33654f : (x > 88.72283f ? 88.72283f : x);
-  const float n = static_cast<float>(static_cast<int>(x * 1.44269504f + (x >= 0 ? 0.5f : -0.5f)));
+  const float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;  // round to nearest, branch-free
   const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
