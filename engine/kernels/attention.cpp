@@ -1,7 +1,7 @@
 #include "engine/kernels/attention.hpp"
+#include "engine/kernels/attention_blocks.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <cmath>
 #include <map>
@@ -20,8 +20,6 @@ using dt = dnnl::memory::data_type;
 
 // Below this many queries (decode steps), the ranged row kernel beats setting up matmuls.
 constexpr int kMinQueriesForMatmul = 8;
-// Queries per block: bounds the score matrix (heads x block x keys floats) and keeps it in cache.
-constexpr int kQueryBlock = 256;
 // Keys per partial softmax in the row kernel.
 constexpr int kKeyBlock = 256;
 
@@ -247,200 +245,11 @@ void attention_rows(const float* q, const float* k, const float* v, const Attent
     }
 }
 
-// The three primitives of one block shape. Heads are batched as [kv_heads, group] so that the kv head
-// of a query head is a broadcast batch dimension of K and V (grouped-query attention without copies).
-struct BlockPrimitives {
-  dnnl::matmul scores, values;
-  dnnl::softmax_forward softmax;
-  dnnl::memory::desc q_md, k_md, s_md, v_md, o_md;
-};
-
-using BlockKey = std::tuple<int, int, int, int, int, int, int, int, int, int, float>;
-
-BlockPrimitives make_block(const AttentionShape& s, int rows, int keys, float scale) {
-  const auto& eng = dnnl_engine();
-  const dnnl::memory::dim G = s.heads / s.kv_heads, Hk = s.kv_heads, hd = s.head_dim, R = rows, K = keys;
-  BlockPrimitives b;
-  b.q_md = dnnl::memory::desc({Hk, G, R, hd}, dt::f32, dims{G * hd, hd, s.q_stride, 1});
-  const dnnl::memory::dim kds = s.k_dim_stride, kts = s.key_stride();
-  b.k_md = dnnl::memory::desc({Hk, 1, hd, K}, dt::f32, dims{hd * kds, hd * kds, kds, kts});  // Kᵀ as a strided view
-  b.s_md = dnnl::memory::desc({Hk, G, R, K}, dt::f32, dims{G * R * K, R * K, K, 1});
-  b.v_md = dnnl::memory::desc({Hk, 1, K, hd}, dt::f32, dims{hd, hd, s.kv_stride, 1});
-  b.o_md = dnnl::memory::desc({Hk, G, R, hd}, dt::f32, dims{G * hd, hd, s.out_stride, 1});
-  dnnl::primitive_attr scaled;
-  scaled.set_output_scales(0, {scale});
-  b.scores = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(b.q_md, b.k_md, b.s_md), scaled, eng));
-  b.softmax = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(
-      dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, b.s_md, 3), eng));
-  b.values = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(b.s_md, b.v_md, b.o_md), eng));
-  return b;
-}
-
-const BlockPrimitives& block_primitives(const AttentionShape& s, int rows, int keys, float scale) {
-  // Per thread: the engine runs on one owner thread, tests may call from others; no locking needed.
-  thread_local std::map<BlockKey, BlockPrimitives> cache;
-  const BlockKey key{s.heads, s.kv_heads, s.head_dim, s.q_stride, s.kv_stride, s.key_stride(), s.k_dim_stride, s.out_stride, rows, keys, scale};
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  if (cache.size() > 64) cache.clear();  // prompt lengths vary; keep the few shapes in use
-  return cache.emplace(key, make_block(s, rows, keys, scale)).first->second;
-}
-
-// Blocks of queries through oneDNN: S = Q Kᵀ·scale, causal mask, softmax, O = S V.
-void attention_blocks(const float* q, const float* k, const float* v, const AttentionShape& s, float scale, float* out) {
-  const auto& eng = dnnl_engine();
-  dnnl::stream stream(eng);
-  std::vector<float> scores;
-  for (int i0 = 0; i0 < s.queries; i0 += kQueryBlock) {
-    const int rows = std::min(kQueryBlock, s.queries - i0);
-    const bool causal = s.first_query_position >= 0;
-    // Keys any query of the block sees; later keys are never computed.
-    const int keys = causal ? std::min(s.keys, s.first_query_position + i0 + rows) : s.keys;
-    const auto& b = block_primitives(s, rows, keys, scale);
-    scores.resize(static_cast<std::size_t>(s.heads) * rows * keys);
-    dnnl::memory qm(b.q_md, eng, const_cast<float*>(q + static_cast<std::size_t>(i0) * s.q_stride));
-    dnnl::memory km(b.k_md, eng, const_cast<float*>(k));
-    dnnl::memory sm(b.s_md, eng, scores.data());
-    dnnl::memory vm(b.v_md, eng, const_cast<float*>(v));
-    dnnl::memory om(b.o_md, eng, out + static_cast<std::size_t>(i0) * s.out_stride);
-    b.scores.execute(stream, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
-    if (causal) {
-      // Query i0 + r sees keys [0, first + i0 + r]; the rest of its row gets a score whose exp is 0.
-#pragma omp parallel for schedule(static)
-      for (int hr = 0; hr < s.heads * rows; ++hr) {
-        const int r = hr % rows;
-        const int visible = s.first_query_position + i0 + r + 1;
-        float* row = scores.data() + static_cast<std::size_t>(hr) * keys;
-        std::fill(row + std::min(visible, keys), row + keys, -1e30f);
-      }
-    }
-    b.softmax.execute(stream, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, sm}});
-    b.values.execute(stream, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, om}});
-  }
-  stream.wait();
-}
-
-// bf16 copies of the inputs in dense per-head layouts, so that oneDNN picks its brgemm kernels (AMX or
-// AVX-512 BF16) instead of the strided f32 gemm: Q [Hk, G, R, hd], Kᵀ [Hk, hd, keys], V [Hk, keys, hd].
-__attribute__((target_clones("avx512f", "avx2", "default"))) void to_bf16(const float* src, std::size_t n,
-                                                                           std::uint16_t* dst) {
-#pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t b = std::bit_cast<std::uint32_t>(src[i]);
-    dst[i] = static_cast<std::uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);  // round to nearest even
-  }
-}
-
-struct Bf16Primitives {
-  dnnl::matmul scores, values;
-  dnnl::softmax_v2_forward softmax;
-  dnnl::memory::desc q_md, k_md, s_md, p_md, v_md, o_md;
-};
-
-Bf16Primitives make_bf16_block(const AttentionShape& s, int rows, int keys, int total_keys, float scale) {
-  const auto& eng = dnnl_engine();
-  const dnnl::memory::dim G = s.heads / s.kv_heads, Hk = s.kv_heads, hd = s.head_dim, R = rows, K = keys,
-                          Kt = total_keys;
-  Bf16Primitives b;
-  b.q_md = dnnl::memory::desc({Hk, G, R, hd}, dt::bf16, dims{G * R * hd, R * hd, hd, 1});
-  b.k_md = dnnl::memory::desc({Hk, 1, hd, K}, dt::bf16, dims{hd * Kt, hd * Kt, Kt, 1});
-  b.s_md = dnnl::memory::desc({Hk, G, R, K}, dt::f32, dims{G * R * K, R * K, K, 1});
-  b.p_md = dnnl::memory::desc({Hk, G, R, K}, dt::bf16, dims{G * R * K, R * K, K, 1});
-  b.v_md = dnnl::memory::desc({Hk, 1, K, hd}, dt::bf16, dims{Kt * hd, Kt * hd, hd, 1});
-  b.o_md = dnnl::memory::desc({Hk, G, R, hd}, dt::f32, dims{G * R * hd, R * hd, hd, 1});
-  dnnl::primitive_attr scaled;
-  scaled.set_output_scales(0, {scale});
-  b.scores = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(b.q_md, b.k_md, b.s_md), scaled, eng));
-  b.softmax = dnnl::softmax_v2_forward(dnnl::softmax_v2_forward::primitive_desc(
-      dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, b.s_md,
-                                     b.p_md, 3),
-      eng));
-  b.values = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(b.p_md, b.v_md, b.o_md), eng));
-  return b;
-}
-
-const Bf16Primitives& bf16_primitives(const AttentionShape& s, int rows, int keys, int total_keys, float scale) {
-  thread_local std::map<std::tuple<int, int, int, int, int, int, float>, Bf16Primitives> cache;
-  const auto key = std::make_tuple(s.heads, s.kv_heads, s.head_dim, rows, keys, total_keys, scale);
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  if (cache.size() > 64) cache.clear();
-  return cache.emplace(key, make_bf16_block(s, rows, keys, total_keys, scale)).first->second;
-}
-
-void attention_blocks_bf16(const float* q, const float* k, const float* v, const AttentionShape& s, float scale,
-                           float* out) {
-  const auto& eng = dnnl_engine();
-  dnnl::stream stream(eng);
-  const int Hk = s.kv_heads, hd = s.head_dim, Kt = s.keys;
-  const bool causal = s.first_query_position >= 0;
-  thread_local std::vector<std::uint16_t> qb, kb, vb, pb;
-  thread_local std::vector<float> sc, ob, row;
-  kb.resize(static_cast<std::size_t>(Hk) * hd * Kt);
-  vb.resize(static_cast<std::size_t>(Hk) * Kt * hd);
-  std::uint16_t* const kbp = kb.data();
-  std::uint16_t* const vbp = vb.data();
-  const std::size_t kts = s.key_stride(), kds = s.k_dim_stride;
-  // Kᵀ and V of every key, once per call.
-#pragma omp parallel
-  {
-    std::vector<float> tmp(std::max(Kt, hd));
-#pragma omp for schedule(static)
-    for (int c = 0; c < Hk * hd; ++c) {
-      for (int j = 0; j < Kt; ++j) tmp[j] = k[static_cast<std::size_t>(j) * kts + static_cast<std::size_t>(c) * kds];
-      to_bf16(tmp.data(), Kt, kbp + static_cast<std::size_t>(c) * Kt);
-    }
-#pragma omp for schedule(static)
-    for (int j = 0; j < Kt; ++j)
-      for (int g = 0; g < Hk; ++g)
-        to_bf16(v + static_cast<std::size_t>(j) * s.kv_stride + g * hd, hd,
-                vbp + (static_cast<std::size_t>(g) * Kt + j) * hd);
-  }
-  for (int i0 = 0; i0 < s.queries; i0 += kQueryBlock) {
-    const int rows = std::min(kQueryBlock, s.queries - i0);
-    const int keys = causal ? std::min(Kt, s.first_query_position + i0 + rows) : Kt;
-    const auto& b = bf16_primitives(s, rows, keys, Kt, scale);
-    qb.resize(static_cast<std::size_t>(s.heads) * rows * hd);
-    sc.resize(static_cast<std::size_t>(s.heads) * rows * keys);
-    pb.resize(sc.size());
-    ob.resize(qb.size());
-    std::uint16_t* const qbp = qb.data();
-    float* const scp = sc.data();
-    float* const obp = ob.data();
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows; ++r)
-      for (int h = 0; h < s.heads; ++h)
-        to_bf16(q + static_cast<std::size_t>(i0 + r) * s.q_stride + h * hd, hd,
-                qbp + (static_cast<std::size_t>(h) * rows + r) * hd);
-    dnnl::memory qm(b.q_md, eng, qb.data()), km(b.k_md, eng, kb.data()), sm(b.s_md, eng, sc.data()),
-        pm(b.p_md, eng, pb.data()), vm(b.v_md, eng, vb.data()), om(b.o_md, eng, ob.data());
-    b.scores.execute(stream, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
-    stream.wait();
-    if (causal) {
-#pragma omp parallel for schedule(static)
-      for (int hr = 0; hr < s.heads * rows; ++hr) {
-        const int r = hr % rows;
-        const int visible = s.first_query_position + i0 + r + 1;
-        float* srow = scp + static_cast<std::size_t>(hr) * keys;
-        std::fill(srow + std::min(visible, keys), srow + keys, -1e30f);
-      }
-    }
-    b.softmax.execute(stream, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, pm}});
-    b.values.execute(stream, {{DNNL_ARG_SRC, pm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, om}});
-    stream.wait();
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows; ++r)
-      for (int h = 0; h < s.heads; ++h)
-        std::copy_n(obp + (static_cast<std::size_t>(h) * rows + r) * hd, hd,
-                    out + static_cast<std::size_t>(i0 + r) * s.out_stride + h * hd);
-  }
-}
-
 }  // namespace
 
 void attention(const float* q, const float* k, const float* v, const AttentionShape& s, float scale, float* out) {
   if (s.queries >= kMinQueriesForMatmul)
-    return s.bf16_products ? attention_blocks_bf16(q, k, v, s, scale, out) : attention_blocks(q, k, v, s, scale, out);
+    return attention_query_blocks(q, k, v, s, scale, out);
   std::vector<KeyRanges> ranges(s.queries);
   for (int i = 0; i < s.queries; ++i)
     ranges[i].prefix = s.first_query_position < 0 ? s.keys : std::min(s.keys, s.first_query_position + i + 1);

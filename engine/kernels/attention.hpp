@@ -2,7 +2,18 @@
 // heads (query head h reads kv head h / (heads / kv_heads)) and an optional causal mask.
 #pragma once
 
+#include "engine/kernels/linear.hpp"
+
 namespace folio::engine::kernels {
+
+// Precision of the matrix products of long query runs (softmax always in float32): the fp32 reference
+// engine keeps F32; see attention_blocks.cpp for the others.
+enum class AttentionProducts { F32, Bf16, Int8 };
+
+// Each engine precision runs its attention products at the same precision as its linear layers.
+inline AttentionProducts attention_products_for(Precision p) {
+  return p == Precision::Int8 ? AttentionProducts::Int8 : (p == Precision::BF16 ? AttentionProducts::Bf16 : AttentionProducts::F32);
+}
 
 struct AttentionShape {
   int queries = 0;      // rows of q
@@ -21,9 +32,7 @@ struct AttentionShape {
   // k[j * k_token_stride + (g * head_dim + t) * k_dim_stride]. 0 / 1: token-major with kv_stride.
   int k_token_stride = 0;
   int k_dim_stride = 1;
-  // Run the matrix products of long query runs in bf16 (f32 accumulation and softmax): what the int8 and
-  // bf16 engines use; the fp32 reference engine keeps them in f32.
-  bool bf16_products = false;
+  AttentionProducts products = AttentionProducts::F32;
 };
 
 // out[i, h] = softmax(q[i, h] . k[:, g]^T * scale) v[:, g]; softmax in float32 with max subtraction.

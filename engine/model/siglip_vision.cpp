@@ -26,7 +26,7 @@ constexpr int kFramesPerPass = 4;
 
 VisionEncoder::VisionEncoder(const VisionConfig& c, const WeightFiles& w, kernels::Precision p)
     : config_(c),
-      bf16_attention_(p != kernels::Precision::F32),
+      attention_products_(kernels::attention_products_for(p)),
       patch_embedding_([&] {
         const std::int64_t k = 3LL * c.patch_size * c.patch_size;
         const auto weight = load_tensor(w, "model.vision_model.embeddings.patch_embedding.weight",
@@ -98,7 +98,7 @@ void VisionEncoder::encode_frames(const float* pixels, int frames, float* x) con
     for (int f = 0; f < frames; ++f) {
       const float* base = qkv.data() + static_cast<std::size_t>(f) * np * 3 * d;
       kernels::AttentionShape s{np, np, config_.num_heads, config_.num_heads, hd, 3 * d, d, 3 * d, -1};
-    s.bf16_products = bf16_attention_;
+    s.products = attention_products_;
       kernels::attention(base, base + d, base + 2 * d, s, scale, attn.data() + static_cast<std::size_t>(f) * np * d);
     }
     L.out.forward(attn.data(), rows, x, Epilogue{kernels::Activation::None, true});

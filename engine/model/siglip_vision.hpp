@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/io/safetensors.hpp"
+#include "engine/kernels/attention.hpp"
 #include "engine/kernels/linear.hpp"
 #include "engine/model/config.hpp"
 
@@ -28,7 +29,7 @@ class VisionEncoder {
   void encode_frames(const float* pixel_values, int frames, float* out) const;
 
   VisionConfig config_;
-  bool bf16_attention_ = false;  // the int8 and bf16 engines run attention products in bf16
+  kernels::AttentionProducts attention_products_ = kernels::AttentionProducts::F32;
   kernels::Linear patch_embedding_;  // the stride-P convolution as a matmul over flattened (c, i, j) patches
   std::vector<float> position_embedding_;
   std::vector<Layer> layers_;

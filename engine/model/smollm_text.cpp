@@ -32,7 +32,7 @@ Linear lm_head_of(const TextConfig& c, const WeightFiles& w, kernels::Precision 
 
 TextDecoder::TextDecoder(const TextConfig& c, const WeightFiles& w, kernels::Precision p)
     : config_(c),
-      bf16_attention_(p != kernels::Precision::F32),
+      attention_products_(kernels::attention_products_for(p)),
 
       norm_(load_tensor(w, "model.text_model.norm.weight", {c.hidden_size})),
       lm_head_(lm_head_of(c, w, p)),
@@ -135,7 +135,7 @@ void TextDecoder::run_layers(std::vector<float>& x, int rows, KvCache& cache, co
     kernels::apply_rope(qkv.data(), rows, qkv_width, H, hd, pos, inv_freq_);
     kernels::apply_rope(qkv.data() + q_width, rows, qkv_width, Hkv, hd, pos, inv_freq_);
     kernels::AttentionShape s{rows, start + rows, H, Hkv, hd, qkv_width, q_width, kv_width, start};
-    s.bf16_products = bf16_attention_;
+    s.products = attention_products_;
     s.k_token_stride = 1;  // the cache keeps K dimension-major
     s.k_dim_stride = cache.capacity;
     if (placement) {

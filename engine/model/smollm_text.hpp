@@ -48,7 +48,7 @@ class TextDecoder {
   void run_layers(std::vector<float>& x, int rows, KvCache& cache, const Placement* placement, int start,
                   std::vector<std::vector<float>>* last_rows) const;
   TextConfig config_;
-  bool bf16_attention_ = false;  // the int8 and bf16 engines run attention products in bf16
+  kernels::AttentionProducts attention_products_ = kernels::AttentionProducts::F32;
   // The token embeddings: f32 for the reference engine; bf16 for the int8 and bf16 engines (half the
   // memory of the largest tensor, far below their own rounding error).
   std::vector<float> embed_f32_;

@@ -1,0 +1,415 @@
+// Attention for long query runs (the vision encoder's tiles, the decoder's prefill), fused per work item:
+// one query head and one block of its queries, on one thread, with the block's scores kept in that core's
+// L2 from the Q·Kᵀ product through the softmax to the P·V product. Items spread over the OpenMP team; the
+// two products are single-threaded oneDNN brgemm matmuls (oneDNN runs sequentially inside a parallel
+// region), created once per block shape and thread.
+//
+// Products come in three precisions (AttentionProducts):
+//  - F32: the reference engine's;
+//  - Bf16: bf16 inputs, f32 accumulation, on CPUs that multiply bf16 natively (AVX-512 BF16, AMX); on
+//    others oneDNN emulates bf16 at a sixth of f32's speed (measured: 62 vs 360 GOPS), so F32 runs instead;
+//  - Int8: Q per row (u8 with a fixed zero point of 128) times K per key (s8), s32 accumulation; the softmax
+//    weights e = exp(s - max) in [0, 1] as two u8 planes (e*255 truncated, then the remainder times 255), so
+//    that a long flat tail of small weights (attention sinks) keeps its mass: one plane rounds every weight
+//    below 1/510 of the row's largest to zero. V per channel (s8). Both planes run as one matmul of twice
+//    the rows: V is read once.
+// K and V are packed once per call into per-kv-head, key-major buffers of the product type, keys padded to
+// a multiple of kKeyAlign with zeros, so that block shapes (and so primitives) repeat across prompt lengths.
+#include "engine/kernels/attention_blocks.hpp"
+
+#include <dnnl.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include "engine/kernels/dnnl_context.hpp"
+#include "engine/kernels/vector_math.hpp"
+
+namespace folio::engine::kernels {
+namespace {
+
+using dt = dnnl::memory::data_type;
+using dims = dnnl::memory::dims;
+
+constexpr int kKeyAlign = 128;
+// One block's f32 scores at most this: they stay in a core's L2 between the two products.
+constexpr std::size_t kScoreBytes = 512u << 10;
+constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: float rounding to nearest even, vectorisable
+
+int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+inline std::uint16_t bf16_of(float f) {
+  const std::uint32_t b = std::bit_cast<std::uint32_t>(f);
+  return static_cast<std::uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);  // round to nearest even
+}
+
+// K and V of every kv head in the product type: [kv head][key (padded)][dim]. Int8 adds K's per-key scale
+// and sum of quantised values (for the zero point of Q), and V's per-channel scale.
+struct Packed {
+  int kv_heads = 0, keys = 0, padded = 0, hd = 0;
+  std::vector<float> kf, vf;
+  std::vector<std::uint16_t> kb, vb;
+  std::vector<std::int8_t> k8, v8;
+  std::vector<float> k_scale, v_scale;
+  std::vector<std::int32_t> k_sum;
+};
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_key(const float* x, int hd, std::int8_t* q,
+                                                                                 float* scale, std::int32_t* sum) {
+  float amax = 0.0f;
+  for (int t = 0; t < hd; ++t) amax = std::max(amax, std::abs(x[t]));
+  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+  std::int32_t s = 0;
+  for (int t = 0; t < hd; ++t) {
+    const int v = static_cast<int>((x[t] * inv + kMagic) - kMagic);
+    q[t] = static_cast<std::int8_t>(v);
+    s += v;
+  }
+  *scale = amax / 127.0f;
+  *sum = s;
+}
+
+void pack(const float* k, const float* v, const AttentionShape& s, AttentionProducts products, Packed& p) {
+  const int Hk = s.kv_heads, hd = s.head_dim, Kt = s.keys, Kp = round_up(Kt, kKeyAlign);
+  p.kv_heads = Hk;
+  p.keys = Kt;
+  p.padded = Kp;
+  p.hd = hd;
+  const std::size_t n = static_cast<std::size_t>(Hk) * Kp * hd;
+  const std::size_t kts = s.key_stride(), kds = s.k_dim_stride;
+  if (products == AttentionProducts::Int8) {
+    p.k8.resize(n);
+    p.v8.resize(n);
+    p.k_scale.resize(static_cast<std::size_t>(Hk) * Kp);
+    p.k_sum.resize(p.k_scale.size());
+    p.v_scale.resize(static_cast<std::size_t>(Hk) * hd);
+    // V's per-channel scales: the largest magnitude of each (kv head, dim) over the keys.
+    std::fill(p.v_scale.begin(), p.v_scale.end(), 0.0f);
+    for (int j = 0; j < Kt; ++j)
+      for (int c = 0; c < Hk * hd; ++c)
+        p.v_scale[c] = std::max(p.v_scale[c], std::abs(v[static_cast<std::size_t>(j) * s.kv_stride + c]));
+    for (auto& x : p.v_scale) x /= 127.0f;
+  } else if (products == AttentionProducts::Bf16) {
+    p.kb.resize(n);
+    p.vb.resize(n);
+  } else {
+    p.kf.resize(n);
+    p.vf.resize(n);
+  }
+  constexpr int kChunk = 256;
+  const int chunks = Kp / kChunk + (Kp % kChunk ? 1 : 0);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int g = 0; g < Hk; ++g)
+    for (int c = 0; c < chunks; ++c) {
+      std::vector<float> kr(hd), vr(hd), inv_v(hd);
+      if (products == AttentionProducts::Int8)
+        for (int t = 0; t < hd; ++t) {
+          const float sc = p.v_scale[static_cast<std::size_t>(g) * hd + t];
+          inv_v[t] = sc > 0.0f ? 1.0f / sc : 0.0f;
+        }
+      for (int j = c * kChunk; j < std::min(Kp, (c + 1) * kChunk); ++j) {
+        const std::size_t at = (static_cast<std::size_t>(g) * Kp + j) * hd;
+        if (j < Kt) {
+          for (int t = 0; t < hd; ++t) {
+            kr[t] = k[j * kts + (static_cast<std::size_t>(g) * hd + t) * kds];
+            vr[t] = v[static_cast<std::size_t>(j) * s.kv_stride + static_cast<std::size_t>(g) * hd + t];
+          }
+        } else {
+          std::fill(kr.begin(), kr.end(), 0.0f);
+          std::fill(vr.begin(), vr.end(), 0.0f);
+        }
+        switch (products) {
+          case AttentionProducts::F32:
+            std::copy_n(kr.data(), hd, p.kf.data() + at);
+            std::copy_n(vr.data(), hd, p.vf.data() + at);
+            break;
+          case AttentionProducts::Bf16:
+            for (int t = 0; t < hd; ++t) {
+              p.kb[at + t] = bf16_of(kr[t]);
+              p.vb[at + t] = bf16_of(vr[t]);
+            }
+            break;
+          case AttentionProducts::Int8: {
+            const std::size_t kj = static_cast<std::size_t>(g) * Kp + j;
+            quantize_key(kr.data(), hd, p.k8.data() + at, &p.k_scale[kj], &p.k_sum[kj]);
+            for (int t = 0; t < hd; ++t)
+              p.v8[at + t] = static_cast<std::int8_t>(static_cast<int>((vr[t] * inv_v[t] + kMagic) - kMagic));
+            break;
+          }
+        }
+      }
+    }
+}
+
+// The two products of one block shape, for one thread.
+struct BlockPrimitives {
+  dnnl::matmul scores, values;
+};
+
+dt src_type(AttentionProducts p) {
+  return p == AttentionProducts::Int8 ? dt::u8 : (p == AttentionProducts::Bf16 ? dt::bf16 : dt::f32);
+}
+dt weight_type(AttentionProducts p) {
+  return p == AttentionProducts::Int8 ? dt::s8 : (p == AttentionProducts::Bf16 ? dt::bf16 : dt::f32);
+}
+dt acc_type(AttentionProducts p) { return p == AttentionProducts::Int8 ? dt::s32 : dt::f32; }
+
+// Rows of P per query row: two u8 planes for int8, one otherwise.
+int p_planes(AttentionProducts p) { return p == AttentionProducts::Int8 ? 2 : 1; }
+
+const BlockPrimitives& block_primitives(AttentionProducts p, int rows, int keys, int hd) {
+  thread_local std::map<std::tuple<int, int, int, int>, BlockPrimitives> cache;
+  const auto key = std::make_tuple(static_cast<int>(p), rows, keys, hd);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  if (cache.size() > 64) cache.clear();
+  const auto& eng = dnnl_engine();
+  const dnnl::memory::dim R = rows, K = keys, D = hd, PR = R * p_planes(p);
+  const dnnl::memory::desc q_md({R, D}, src_type(p), dims{D, 1});
+  const dnnl::memory::desc kt_md({D, K}, weight_type(p), dims{1, D});  // Kᵀ: a view of key-major K
+  const dnnl::memory::desc s_md({R, K}, acc_type(p), dims{K, 1});
+  const dnnl::memory::desc p_md({PR, K}, src_type(p), dims{K, 1});
+  const dnnl::memory::desc v_md({K, D}, weight_type(p), dims{D, 1});
+  const dnnl::memory::desc o_md({PR, D}, acc_type(p), dims{D, 1});
+  BlockPrimitives b;
+  b.scores = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, s_md), eng));
+  b.values = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, o_md), eng));
+  return cache.emplace(key, std::move(b)).first->second;
+}
+
+// Per-thread buffers of one item, grown once.
+struct ItemScratch {
+  std::vector<float> qf, sf, pf, of, row;
+  std::vector<std::uint16_t> qb, pb;
+  std::vector<std::uint8_t> q8, p8;
+  std::vector<std::int32_t> s32, o32;
+  std::vector<float> q_scale, sums;
+};
+
+template <typename T>
+T* grown(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) float quantize_query(const float* x, int hd,
+                                                                                    std::uint8_t* q) {
+  float amax = 0.0f;
+  for (int t = 0; t < hd; ++t) amax = std::max(amax, std::abs(x[t]));
+  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+  for (int t = 0; t < hd; ++t) q[t] = static_cast<std::uint8_t>(static_cast<int>((x[t] * inv + kMagic) - kMagic) + 128);
+  return amax / 127.0f;
+}
+
+// Scores of one row (already scaled) -> weights e = exp(s - max) in the P row(s); returns the sum of e.
+// Keys [visible, keys) get weight 0.
+__attribute__((target_clones("avx512f", "avx2", "default"))) float softmax_row(float* s, int visible, int keys,
+                                                                                 AttentionProducts products, float* pf,
+                                                                                 std::uint16_t* pb, std::uint8_t* hi,
+                                                                                 std::uint8_t* lo) {
+  float mx = s[0];
+  for (int j = 1; j < visible; ++j) mx = mx > s[j] ? mx : s[j];
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int j = 0; j < visible; ++j) {
+    s[j] = exp_approx(s[j] - mx);
+    sum += s[j];
+  }
+  switch (products) {
+    case AttentionProducts::F32:
+      std::copy_n(s, visible, pf);
+      std::fill(pf + visible, pf + keys, 0.0f);
+      break;
+    case AttentionProducts::Bf16:
+      for (int j = 0; j < visible; ++j) pb[j] = bf16_of(s[j]);
+      std::fill(pb + visible, pb + keys, std::uint16_t{0});
+      break;
+    case AttentionProducts::Int8:
+#pragma omp simd
+      for (int j = 0; j < visible; ++j) {
+        const float x = s[j] * 255.0f;
+        const int h = static_cast<int>(x);  // truncation: x >= 0
+        hi[j] = static_cast<std::uint8_t>(h);
+        lo[j] = static_cast<std::uint8_t>(static_cast<int>(((x - static_cast<float>(h)) * 255.0f + kMagic) - kMagic));
+      }
+      std::fill(hi + visible, hi + keys, std::uint8_t{0});
+      std::fill(lo + visible, lo + keys, std::uint8_t{0});
+      break;
+  }
+  return sum;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void int8_scores(const std::int32_t* acc, int visible,
+                                                                                const std::int32_t* k_sum,
+                                                                                const float* k_scale, float a,
+                                                                                float* s) {
+#pragma omp simd
+  for (int j = 0; j < visible; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
+}
+
+void run_item(const float* q, const AttentionShape& s, const Packed& pk, AttentionProducts products, float scale,
+              int h, int i0, int rows, float* out) {
+  const int group = s.heads / s.kv_heads, g = h / group, hd = s.head_dim;
+  const bool causal = s.first_query_position >= 0;
+  const int rows_pad = round_up(rows, 16);
+  const int seen = causal ? std::min(s.keys, s.first_query_position + i0 + rows) : s.keys;
+  const int keys = std::min(pk.padded, round_up(seen, kKeyAlign));
+  const auto& b = block_primitives(products, rows_pad, keys, hd);
+  const auto& eng = dnnl_engine();
+  thread_local dnnl::stream stream(eng);
+  thread_local ItemScratch sc;
+  const int planes = p_planes(products);
+  const std::size_t kv_at = static_cast<std::size_t>(g) * pk.padded * hd;
+  float* row = grown(sc.row, keys);
+  auto q_row = [&](int r) { return q + static_cast<std::size_t>(i0 + r) * s.q_stride + static_cast<std::size_t>(h) * hd; };
+  auto visible_of = [&](int r) { return causal ? std::min(s.keys, s.first_query_position + i0 + r + 1) : s.keys; };
+  auto out_row = [&](int r) { return out + static_cast<std::size_t>(i0 + r) * s.out_stride + static_cast<std::size_t>(h) * hd; };
+
+  // Q of the block, padded rows zero, then the scores.
+  void *q_buf = nullptr, *s_buf = nullptr, *p_buf = nullptr, *o_buf = nullptr;
+  const void* k_buf = nullptr;
+  const void* v_buf = nullptr;
+  const std::size_t qn = static_cast<std::size_t>(rows_pad) * hd, sn = static_cast<std::size_t>(rows_pad) * keys;
+  switch (products) {
+    case AttentionProducts::F32: {
+      float* qf = grown(sc.qf, qn);
+      for (int r = 0; r < rows; ++r) std::copy_n(q_row(r), hd, qf + static_cast<std::size_t>(r) * hd);
+      std::fill(qf + static_cast<std::size_t>(rows) * hd, qf + qn, 0.0f);
+      q_buf = qf;
+      s_buf = grown(sc.sf, sn);
+      p_buf = grown(sc.pf, sn);
+      o_buf = grown(sc.of, qn);
+      k_buf = pk.kf.data() + kv_at;
+      v_buf = pk.vf.data() + kv_at;
+      break;
+    }
+    case AttentionProducts::Bf16: {
+      std::uint16_t* qb = grown(sc.qb, qn);
+      for (int r = 0; r < rows; ++r)
+        for (int t = 0; t < hd; ++t) qb[static_cast<std::size_t>(r) * hd + t] = bf16_of(q_row(r)[t]);
+      std::fill(qb + static_cast<std::size_t>(rows) * hd, qb + qn, std::uint16_t{0});
+      q_buf = qb;
+      s_buf = grown(sc.sf, sn);
+      p_buf = grown(sc.pb, sn);
+      o_buf = grown(sc.of, qn);
+      k_buf = pk.kb.data() + kv_at;
+      v_buf = pk.vb.data() + kv_at;
+      break;
+    }
+    case AttentionProducts::Int8: {
+      std::uint8_t* q8 = grown(sc.q8, qn);
+      float* qs = grown(sc.q_scale, rows_pad);
+      for (int r = 0; r < rows; ++r) qs[r] = quantize_query(q_row(r), hd, q8 + static_cast<std::size_t>(r) * hd);
+      std::fill(q8 + static_cast<std::size_t>(rows) * hd, q8 + qn, std::uint8_t{128});
+      q_buf = q8;
+      s_buf = grown(sc.s32, sn);
+      p_buf = grown(sc.p8, 2 * sn);
+      o_buf = grown(sc.o32, 2 * qn);
+      k_buf = pk.k8.data() + kv_at;
+      v_buf = pk.v8.data() + kv_at;
+      break;
+    }
+  }
+  dnnl::memory qm(dnnl::memory::desc({rows_pad, hd}, src_type(products), dims{hd, 1}), eng, q_buf);
+  dnnl::memory km(dnnl::memory::desc({hd, keys}, weight_type(products), dims{1, hd}), eng, const_cast<void*>(k_buf));
+  dnnl::memory sm(dnnl::memory::desc({rows_pad, keys}, acc_type(products), dims{keys, 1}), eng, s_buf);
+  b.scores.execute(stream, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
+  stream.wait();
+
+  // Softmax weights, row by row; padded rows of P stay zero.
+  float* sums = grown(sc.sums, rows_pad);
+  for (int r = 0; r < rows; ++r) {
+    const int visible = visible_of(r);
+    const std::size_t at = static_cast<std::size_t>(r) * keys;
+    float sum = 0.0f;
+    switch (products) {
+      case AttentionProducts::F32:
+      case AttentionProducts::Bf16: {
+        const float* sr = static_cast<const float*>(s_buf) + at;
+        for (int j = 0; j < visible; ++j) row[j] = sr[j] * scale;
+        sum = softmax_row(row, visible, keys, products, static_cast<float*>(p_buf) + at,
+                          static_cast<std::uint16_t*>(p_buf) + at, nullptr, nullptr);
+        break;
+      }
+      case AttentionProducts::Int8: {
+        int8_scores(static_cast<const std::int32_t*>(s_buf) + at, visible, pk.k_sum.data() + static_cast<std::size_t>(g) * pk.padded,
+                    pk.k_scale.data() + static_cast<std::size_t>(g) * pk.padded, sc.q_scale[r] * scale, row);
+        std::uint8_t* p8 = static_cast<std::uint8_t*>(p_buf);
+        sum = softmax_row(row, visible, keys, products, nullptr, nullptr, p8 + at, p8 + sn + at);
+        break;
+      }
+    }
+    sums[r] = sum;
+  }
+  {
+    const std::size_t pad_from = static_cast<std::size_t>(rows) * keys;
+    switch (products) {
+      case AttentionProducts::F32: std::fill(static_cast<float*>(p_buf) + pad_from, static_cast<float*>(p_buf) + sn, 0.0f); break;
+      case AttentionProducts::Bf16:
+        std::fill(static_cast<std::uint16_t*>(p_buf) + pad_from, static_cast<std::uint16_t*>(p_buf) + sn, std::uint16_t{0});
+        break;
+      case AttentionProducts::Int8: {
+        std::uint8_t* p8 = static_cast<std::uint8_t*>(p_buf);
+        std::fill(p8 + pad_from, p8 + sn, std::uint8_t{0});
+        std::fill(p8 + sn + pad_from, p8 + 2 * sn, std::uint8_t{0});
+        break;
+      }
+    }
+  }
+  const dnnl::memory::dim PR = static_cast<dnnl::memory::dim>(rows_pad) * planes;
+  dnnl::memory pm(dnnl::memory::desc({PR, keys}, src_type(products), dims{keys, 1}), eng, p_buf);
+  dnnl::memory vm(dnnl::memory::desc({keys, hd}, weight_type(products), dims{hd, 1}), eng, const_cast<void*>(v_buf));
+  dnnl::memory om(dnnl::memory::desc({PR, hd}, acc_type(products), dims{hd, 1}), eng, o_buf);
+  b.values.execute(stream, {{DNNL_ARG_SRC, pm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, om}});
+  stream.wait();
+
+  for (int r = 0; r < rows; ++r) {
+    float* o = out_row(r);
+    const float inv = 1.0f / sums[r];
+    if (products == AttentionProducts::Int8) {
+      const std::int32_t* ohi = static_cast<const std::int32_t*>(o_buf) + static_cast<std::size_t>(r) * hd;
+      const std::int32_t* olo = ohi + qn;
+      const float* vs = pk.v_scale.data() + static_cast<std::size_t>(g) * hd;
+      const float f = inv / 255.0f;
+      for (int t = 0; t < hd; ++t)
+        o[t] = (static_cast<float>(ohi[t]) + static_cast<float>(olo[t]) * (1.0f / 255.0f)) * vs[t] * f;
+    } else {
+      const float* of = static_cast<const float*>(o_buf) + static_cast<std::size_t>(r) * hd;
+      for (int t = 0; t < hd; ++t) o[t] = of[t] * inv;
+    }
+  }
+}
+
+bool native_bf16_products() {
+  static const bool native = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_bf16;
+  return native;
+}
+
+}  // namespace
+
+void attention_query_blocks(const float* q, const float* k, const float* v, const AttentionShape& s, float scale,
+                            float* out) {
+  AttentionProducts products = s.products;
+  if (products == AttentionProducts::Bf16 && !native_bf16_products()) products = AttentionProducts::F32;
+  thread_local Packed packed;
+  pack(k, v, s, products, packed);
+  const Packed& pk = packed;
+  const int padded_keys = round_up(s.keys, kKeyAlign);
+  const int block = std::clamp(static_cast<int>(kScoreBytes / (4u * padded_keys)) / 16 * 16, 16, 256);
+  const int blocks = (s.queries + block - 1) / block;
+  const int items = s.heads * blocks;
+  // Later causal blocks see more keys: hand them out first.
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int w = 0; w < items; ++w) {
+    const int b = blocks - 1 - w / s.heads, h = w % s.heads;
+    const int i0 = b * block;
+    run_item(q, s, pk, products, scale, h, i0, std::min(block, s.queries - i0), out);
+  }
+}
+
+}  // namespace folio::engine::kernels
