@@ -206,50 +206,61 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) float quantize_quer
   return amax / 127.0f;
 }
 
-// Scores of one row (already scaled) -> weights e = exp(s - max) in the P row(s); returns the sum of e.
-// Keys [visible, keys) get weight 0.
-__attribute__((target_clones("avx512f", "avx2", "default"))) float softmax_row(float* s, int visible, int keys,
-                                                                                 AttentionProducts products, float* pf,
-                                                                                 std::uint16_t* pb, std::uint8_t* hi,
-                                                                                 std::uint8_t* lo) {
-  float mx = s[0];
-  for (int j = 1; j < visible; ++j) mx = mx > s[j] ? mx : s[j];
-  float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (int j = 0; j < visible; ++j) {
-    s[j] = exp_approx(s[j] - mx);
-    sum += s[j];
+// The softmax weights of one row: e = exp(s - max) for its visible keys, 0 for keys [visible, keys), written
+// into the P row(s) in the product type; returns the sum of e. Two passes over the row: the maximum, then the
+// exponentials with their sum and conversion. For int8 the scores are made from the s32 products on the way
+// (zero-point correction, Q and K scales); `s` holds the f32 scores between the two passes.
+template <AttentionProducts P>
+__attribute__((target_clones("avx512f", "avx2", "default"))) float softmax_row(
+    const float* scores_f32, const std::int32_t* acc, const std::int32_t* k_sum, const float* k_scale, float a,
+    int visible, int keys, float* s, void* p_row, std::uint8_t* lo) {
+  float mx = -3.0e38f;
+  if constexpr (P == AttentionProducts::Int8) {
+#pragma omp simd reduction(max : mx)
+    for (int j = 0; j < visible; ++j) {
+      s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
+      mx = std::max(mx, s[j]);
+    }
+  } else {
+#pragma omp simd reduction(max : mx)
+    for (int j = 0; j < visible; ++j) {
+      s[j] = scores_f32[j] * a;
+      mx = std::max(mx, s[j]);
+    }
   }
-  switch (products) {
-    case AttentionProducts::F32:
-      std::copy_n(s, visible, pf);
-      std::fill(pf + visible, pf + keys, 0.0f);
-      break;
-    case AttentionProducts::Bf16:
-      for (int j = 0; j < visible; ++j) pb[j] = bf16_of(s[j]);
-      std::fill(pb + visible, pb + keys, std::uint16_t{0});
-      break;
-    case AttentionProducts::Int8:
-#pragma omp simd
-      for (int j = 0; j < visible; ++j) {
-        const float x = s[j] * 255.0f;
-        const int h = static_cast<int>(x);  // truncation: x >= 0
-        hi[j] = static_cast<std::uint8_t>(h);
-        lo[j] = static_cast<std::uint8_t>(static_cast<int>(((x - static_cast<float>(h)) * 255.0f + kMagic) - kMagic));
-      }
-      std::fill(hi + visible, hi + keys, std::uint8_t{0});
-      std::fill(lo + visible, lo + keys, std::uint8_t{0});
-      break;
+  float sum = 0.0f;
+  if constexpr (P == AttentionProducts::F32) {
+    float* pf = static_cast<float*>(p_row);
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < visible; ++j) {
+      pf[j] = exp_approx(s[j] - mx);
+      sum += pf[j];
+    }
+    std::fill(pf + visible, pf + keys, 0.0f);
+  } else if constexpr (P == AttentionProducts::Bf16) {
+    std::uint16_t* pb = static_cast<std::uint16_t*>(p_row);
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < visible; ++j) {
+      const float e = exp_approx(s[j] - mx);
+      pb[j] = bf16_of(e);
+      sum += e;
+    }
+    std::fill(pb + visible, pb + keys, std::uint16_t{0});
+  } else {
+    std::uint8_t* hi = static_cast<std::uint8_t*>(p_row);
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < visible; ++j) {
+      const float e = exp_approx(s[j] - mx);
+      sum += e;
+      const float x = e * 255.0f;
+      const int h = static_cast<int>(x);  // truncation: x >= 0
+      hi[j] = static_cast<std::uint8_t>(h);
+      lo[j] = static_cast<std::uint8_t>(static_cast<int>(((x - static_cast<float>(h)) * 255.0f + kMagic) - kMagic));
+    }
+    std::fill(hi + visible, hi + keys, std::uint8_t{0});
+    std::fill(lo + visible, lo + keys, std::uint8_t{0});
   }
   return sum;
-}
-
-__attribute__((target_clones("avx512f", "avx2", "default"))) void int8_scores(const std::int32_t* acc, int visible,
-                                                                                const std::int32_t* k_sum,
-                                                                                const float* k_scale, float a,
-                                                                                float* s) {
-#pragma omp simd
-  for (int j = 0; j < visible; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
 }
 
 void run_item(const float* q, const AttentionShape& s, const Packed& pk, AttentionProducts products, float scale,
@@ -329,18 +340,20 @@ void run_item(const float* q, const AttentionShape& s, const Packed& pk, Attenti
     float sum = 0.0f;
     switch (products) {
       case AttentionProducts::F32:
-      case AttentionProducts::Bf16: {
-        const float* sr = static_cast<const float*>(s_buf) + at;
-        for (int j = 0; j < visible; ++j) row[j] = sr[j] * scale;
-        sum = softmax_row(row, visible, keys, products, static_cast<float*>(p_buf) + at,
-                          static_cast<std::uint16_t*>(p_buf) + at, nullptr, nullptr);
+        sum = softmax_row<AttentionProducts::F32>(static_cast<const float*>(s_buf) + at, nullptr, nullptr, nullptr,
+                                                  scale, visible, keys, row, static_cast<float*>(p_buf) + at, nullptr);
         break;
-      }
+      case AttentionProducts::Bf16:
+        sum = softmax_row<AttentionProducts::Bf16>(static_cast<const float*>(s_buf) + at, nullptr, nullptr, nullptr,
+                                                   scale, visible, keys, row, static_cast<std::uint16_t*>(p_buf) + at,
+                                                   nullptr);
+        break;
       case AttentionProducts::Int8: {
-        int8_scores(static_cast<const std::int32_t*>(s_buf) + at, visible, pk.k_sum.data() + static_cast<std::size_t>(g) * pk.padded,
-                    pk.k_scale.data() + static_cast<std::size_t>(g) * pk.padded, sc.q_scale[r] * scale, row);
         std::uint8_t* p8 = static_cast<std::uint8_t*>(p_buf);
-        sum = softmax_row(row, visible, keys, products, nullptr, nullptr, p8 + at, p8 + sn + at);
+        const std::size_t kg = static_cast<std::size_t>(g) * pk.padded;
+        sum = softmax_row<AttentionProducts::Int8>(nullptr, static_cast<const std::int32_t*>(s_buf) + at,
+                                                   pk.k_sum.data() + kg, pk.k_scale.data() + kg, sc.q_scale[r] * scale,
+                                                   visible, keys, row, p8 + at, p8 + sn + at);
         break;
       }
     }

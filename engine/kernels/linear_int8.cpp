@@ -8,7 +8,7 @@
 //    weights are still read once and the activations keep about 16 bits (the decoder uses it: with 8-bit
 //    activations its noise equals the weights' and the logits miss the accuracy gate);
 //  - our own epilogue removing the zero points (acc - zp * column sum of the weights), applying the
-//    scales, the bias, the activation (oneDNN eltwise, in place) and the residual add.
+//    scales, the bias, the activation and the residual add in one vectorised pass.
 // Scratch buffers are per thread and only grow, so a decode step allocates nothing.
 #include <dnnl.hpp>
 
@@ -16,14 +16,15 @@
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <string>
 #include <mutex>
-#include <unordered_map>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/kernels/dnnl_context.hpp"
 #include "engine/kernels/linear_impl.hpp"
 #include "engine/kernels/quantize.hpp"
+#include "engine/kernels/vector_math.hpp"
 
 namespace folio::engine::kernels {
 namespace {
@@ -46,7 +47,6 @@ struct Scratch {
   std::vector<float> row_scales;
   std::vector<std::int32_t> zero_points;
   std::vector<std::int32_t> acc;
-  std::vector<float> act;
 };
 
 Scratch& scratch() {
@@ -60,8 +60,9 @@ T* grown(std::vector<T>& v, std::size_t n) {
   return v.data();
 }
 
-// y[r, n] (+)= (acc[r, n] - zp * col_sum[n]) * row_scale * col_scale[n]
-//              + (acc_lo[r, n] - 128 * col_sum[n]) * row_scale / 255 * col_scale[n] + bias[n], over [c0, c1).
+// y[r, n] (+)= act((acc[r, n] - zp * col_sum[n]) * row_scale * col_scale[n]
+//                  + (acc_lo[r, n] - 128 * col_sum[n]) * row_scale / 255 * col_scale[n] + bias[n]), over [c0, c1).
+template <Activation A>
 __attribute__((target_clones("avx512f", "avx2", "default"))) void dequantize_planes(
     const std::int32_t* acc, const std::int32_t* acc_lo, float row_scale, std::int32_t zp, const std::int32_t* col_sum,
     const float* col_scale, const float* bias, int c0, int c1, bool accumulate, float* y) {
@@ -69,18 +70,10 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void dequantize_pla
 #pragma omp simd
   for (int n = c0; n < c1; ++n) {
     const float lo = acc_lo ? static_cast<float>(acc_lo[n] - 128 * col_sum[n]) * lo_scale : 0.0f;
-    const float v = (static_cast<float>(acc[n] - zp * col_sum[n]) * row_scale + lo) * col_scale[n] + bias[n];
+    float v = (static_cast<float>(acc[n] - zp * col_sum[n]) * row_scale + lo) * col_scale[n] + bias[n];
+    if constexpr (A == Activation::GeluTanh) v = gelu_tanh(v);
+    if constexpr (A == Activation::Silu) v = silu(v);
     y[n] = accumulate ? y[n] + v : v;
-  }
-}
-
-__attribute__((target_clones("avx512f", "avx2", "default"))) void add_or_copy(const float* v, int n, bool accumulate,
-                                                                               float* y) {
-  if (accumulate) {
-#pragma omp simd
-    for (int i = 0; i < n; ++i) y[i] += v[i];
-  } else {
-    std::memcpy(y, v, static_cast<std::size_t>(n) * sizeof(float));
   }
 }
 
@@ -126,7 +119,7 @@ class Int8Linear final : public Linear::Impl {
       const int rows = std::min(chunk_, m - row0);
       // Rows [0, rows) hold the tokens' first planes, [rows, 2 rows) their residual planes.
       const int b = bucket_for(planes_ * rows);
-      Prim& p = primitive(b, ep.activation);
+      Prim& p = primitive(b);
       std::uint8_t* q = grown(sc.q, static_cast<std::size_t>(b) * in_);
       float* rs = grown(sc.row_scales, b);
       std::int32_t* zp = grown(sc.zero_points, b);
@@ -141,20 +134,7 @@ class Int8Linear final : public Linear::Impl {
       p.src.set_data_handle(q);
       p.dst.set_data_handle(acc);
       p.matmul.execute(stream, {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, layouts_[p.layout].weights}, {DNNL_ARG_DST, p.dst}});
-      float* out = y + static_cast<std::size_t>(row0) * out_;
-      if (ep.activation == Activation::None) {
-        epilogue(acc, rs, zp, rows, ep.accumulate, out);
-      } else {
-        // Scale and bias into scratch, the activation in place there (oneDNN's JIT eltwise), then into y.
-        float* a = grown(sc.act, static_cast<std::size_t>(b) * out_);
-        epilogue(acc, rs, zp, rows, false, a);
-        p.act_mem.set_data_handle(a);
-        p.activation.execute(stream, {{DNNL_ARG_SRC, p.act_mem}, {DNNL_ARG_DST, p.act_mem}});
-        stream.wait();
-#pragma omp parallel for schedule(static) if (rows >= 4)
-        for (int r = 0; r < rows; ++r)
-          add_or_copy(a + static_cast<std::size_t>(r) * out_, out_, ep.accumulate, out + static_cast<std::size_t>(r) * out_);
-      }
+      epilogue(acc, rs, zp, rows, ep, y + static_cast<std::size_t>(row0) * out_);
     }
     stream.wait();
   }
@@ -168,8 +148,6 @@ class Int8Linear final : public Linear::Impl {
     std::size_t layout = 0;
     dnnl::matmul matmul;
     dnnl::memory src, dst;
-    dnnl::eltwise_forward activation;
-    dnnl::memory act_mem;
   };
 
   dnnl::matmul::primitive_desc make_pd(int m, const dnnl::memory::desc& wdesc) const {
@@ -178,24 +156,33 @@ class Int8Linear final : public Linear::Impl {
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wdesc, dst), dnnl_engine());
   }
 
-  void epilogue(const std::int32_t* acc, const float* rs, const std::int32_t* zp, int rows, bool accumulate,
+  // Zero points, scales, bias and the activation in one pass over the s32 result (the activation is
+  // the same vectorised loop, so it costs no extra pass as a separate eltwise primitive would).
+  void epilogue(const std::int32_t* acc, const float* rs, const std::int32_t* zp, int rows, Epilogue ep,
                 float* out) const {
     // Columns split in blocks too, so that a single decode row (lm_head: 49k columns) uses every core.
     constexpr int kCols = 2048;
     const int blocks = (out_ + kCols - 1) / kCols;
+    auto run = [&](auto activation) {
+      constexpr Activation A = decltype(activation)::value;
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<long>(rows) * out_ >= 8192)
-    for (int r = 0; r < rows; ++r)
-      for (int blk = 0; blk < blocks; ++blk)
-        dequantize_planes(acc + static_cast<std::size_t>(r) * out_,
-                          planes_ == 2 ? acc + static_cast<std::size_t>(rows + r) * out_ : nullptr, rs[r], zp[r],
-                          col_sums_.data(), col_scales_.data(), bias_.data(), blk * kCols,
-                          std::min(out_, (blk + 1) * kCols), accumulate, out + static_cast<std::size_t>(r) * out_);
+      for (int r = 0; r < rows; ++r)
+        for (int blk = 0; blk < blocks; ++blk)
+          dequantize_planes<A>(acc + static_cast<std::size_t>(r) * out_,
+                               planes_ == 2 ? acc + static_cast<std::size_t>(rows + r) * out_ : nullptr, rs[r], zp[r],
+                               col_sums_.data(), col_scales_.data(), bias_.data(), blk * kCols,
+                               std::min(out_, (blk + 1) * kCols), ep.accumulate, out + static_cast<std::size_t>(r) * out_);
+    };
+    switch (ep.activation) {
+      case Activation::None: return run(std::integral_constant<Activation, Activation::None>{});
+      case Activation::GeluTanh: return run(std::integral_constant<Activation, Activation::GeluTanh>{});
+      case Activation::Silu: return run(std::integral_constant<Activation, Activation::Silu>{});
+    }
   }
 
-  Prim& primitive(int bucket, Activation activation) {
+  Prim& primitive(int bucket) {
     std::lock_guard lock(mutex_);
-    const int key = bucket * 4 + static_cast<int>(activation);
-    auto it = cache_.find(key);
+    auto it = cache_.find(bucket);
     if (it != cache_.end()) return it->second;
     const auto& eng = dnnl_engine();
     // Small buckets prefer the decode layout, large ones the prefill layout; a layout that would put
@@ -210,19 +197,12 @@ class Int8Linear final : public Linear::Impl {
     p.matmul = dnnl::matmul(pd);
     p.src = dnnl::memory(pd.src_desc(), eng, DNNL_MEMORY_NONE);
     p.dst = dnnl::memory(pd.dst_desc(), eng, DNNL_MEMORY_NONE);
-    if (activation != Activation::None) {
-      const dnnl::memory::desc md({bucket, out_}, dt::f32, tag::ab);
-      const auto alg = activation == Activation::GeluTanh ? dnnl::algorithm::eltwise_gelu_tanh : dnnl::algorithm::eltwise_swish;
-      p.activation = dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(
-          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, alg, md, 1.0f, 0.0f), eng));
-      p.act_mem = dnnl::memory(md, eng, DNNL_MEMORY_NONE);
-    }
-    return cache_.emplace(key, std::move(p)).first->second;
+    return cache_.emplace(bucket, std::move(p)).first->second;
   }
 
   std::vector<float> bias_, col_scales_;
   std::vector<std::int32_t> col_sums_;
-  int planes_ = 1;  // activation planes per token  // per output channel: sum of its quantised weights
+  int planes_ = 1;  // activation planes per token
   int chunk_ = kMaxRows;
   std::vector<Layout> layouts_;  // reordered weights, one per distinct layout the buckets need
   std::map<int, Prim> cache_;

@@ -22,4 +22,14 @@ inline float exp_approx(float x) {
   return x <= -87.33654f ? 0.0f : p * std::bit_cast<float>(bits);
 }
 
+// GELU with the tanh approximation (SigLIP's "gelu_pytorch_tanh"): 0.5 x (1 + tanh(u)) is exactly
+// x * sigmoid(2u), which has no cancellation where tanh(u) nears -1.
+inline float gelu_tanh(float x) {
+  const float u = 0.7978845608f * (x + 0.044715f * x * x * x);
+  return x / (1.0f + exp_approx(-2.0f * u));
+}
+
+// SiLU (swish): x * sigmoid(x).
+inline float silu(float x) { return x / (1.0f + exp_approx(-x)); }
+
 }  // namespace folio::engine::kernels

@@ -19,8 +19,15 @@ Linear linear(const WeightFiles& w, const std::string& prefix, std::int64_t out,
   return Linear(weight, static_cast<int>(out), static_cast<int>(in), bias, p);
 }
 
-// Frames per encoder pass: large enough for efficient matmuls, small enough to bound activation memory.
-constexpr int kFramesPerPass = 4;
+// Frames per encoder pass. One frame is already 729-1024 rows, more than a linear layer's row chunk, so
+// larger passes gain nothing and only hold more activation memory.
+constexpr int kFramesPerPass = 1;
+
+template <typename T>
+T* grown(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
 
 }  // namespace
 
@@ -70,12 +77,14 @@ void VisionEncoder::encode_frames(const float* pixels, int frames, float* x) con
   const int rows = frames * np, kpatch = 3 * P * P;
 
   // Patches flattened in (c, i, j) order, tokens row-major: the convolution as one matmul.
-  std::vector<float> patches(static_cast<std::size_t>(rows) * kpatch);
+  // Scratch of this thread, grown once: a page allocates nothing here after its first frame.
+  thread_local std::vector<float> scratch[5];
+  float* const patches = grown(scratch[0], static_cast<std::size_t>(rows) * kpatch);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int f = 0; f < frames; ++f)
     for (int t = 0; t < np; ++t) {
       const int py = t / side, px = t % side;
-      float* dst = patches.data() + (static_cast<std::size_t>(f) * np + t) * kpatch;
+      float* dst = patches + (static_cast<std::size_t>(f) * np + t) * kpatch;
       const float* frame = pixels + static_cast<std::size_t>(f) * 3 * T * T;
       for (int c = 0; c < 3; ++c)
         for (int i = 0; i < P; ++i) {
@@ -83,28 +92,29 @@ void VisionEncoder::encode_frames(const float* pixels, int frames, float* x) con
           std::copy(src, src + P, dst + (c * P + i) * P);
         }
     }
-  patch_embedding_.forward(patches.data(), rows, x);
-  patches = {};
+  patch_embedding_.forward(patches, rows, x);
   for (int f = 0; f < frames; ++f)
     for (std::size_t k = 0; k < static_cast<std::size_t>(np) * d; ++k) x[f * static_cast<std::size_t>(np) * d + k] += position_embedding_[k];
 
-  std::vector<float> a(static_cast<std::size_t>(rows) * d), qkv(static_cast<std::size_t>(rows) * 3 * d),
-      attn(static_cast<std::size_t>(rows) * d), h(static_cast<std::size_t>(rows) * inter);
+  float* const a = grown(scratch[1], static_cast<std::size_t>(rows) * d);
+  float* const qkv = grown(scratch[2], static_cast<std::size_t>(rows) * 3 * d);
+  float* const attn = grown(scratch[3], static_cast<std::size_t>(rows) * d);
+  float* const h = grown(scratch[4], static_cast<std::size_t>(rows) * inter);
   const int hd = config_.head_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   for (const Layer& L : layers_) {
-    kernels::layer_norm(x, rows, d, L.ln1_w.data(), L.ln1_b.data(), config_.layer_norm_eps, a.data());
-    L.qkv.forward(a.data(), rows, qkv.data());
+    kernels::layer_norm(x, rows, d, L.ln1_w.data(), L.ln1_b.data(), config_.layer_norm_eps, a);
+    L.qkv.forward(a, rows, qkv);
     for (int f = 0; f < frames; ++f) {
-      const float* base = qkv.data() + static_cast<std::size_t>(f) * np * 3 * d;
+      const float* base = qkv + static_cast<std::size_t>(f) * np * 3 * d;
       kernels::AttentionShape s{np, np, config_.num_heads, config_.num_heads, hd, 3 * d, d, 3 * d, -1};
-    s.products = attention_products_;
-      kernels::attention(base, base + d, base + 2 * d, s, scale, attn.data() + static_cast<std::size_t>(f) * np * d);
+      s.products = attention_products_;
+      kernels::attention(base, base + d, base + 2 * d, s, scale, attn + static_cast<std::size_t>(f) * np * d);
     }
-    L.out.forward(attn.data(), rows, x, Epilogue{kernels::Activation::None, true});
-    kernels::layer_norm(x, rows, d, L.ln2_w.data(), L.ln2_b.data(), config_.layer_norm_eps, a.data());
-    L.fc1.forward(a.data(), rows, h.data(), Epilogue{kernels::Activation::GeluTanh, false});
-    L.fc2.forward(h.data(), rows, x, Epilogue{kernels::Activation::None, true});
+    L.out.forward(attn, rows, x, Epilogue{kernels::Activation::None, true});
+    kernels::layer_norm(x, rows, d, L.ln2_w.data(), L.ln2_b.data(), config_.layer_norm_eps, a);
+    L.fc1.forward(a, rows, h, Epilogue{kernels::Activation::GeluTanh, false});
+    L.fc2.forward(h, rows, x, Epilogue{kernels::Activation::None, true});
   }
   kernels::layer_norm(x, rows, d, post_ln_w_.data(), post_ln_b_.data(), config_.layer_norm_eps, x);
 }

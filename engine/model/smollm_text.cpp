@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/error.hpp"
+#include "engine/kernels/activations.hpp"
 #include "engine/kernels/attention.hpp"
 #include "engine/kernels/norms.hpp"
 #include "engine/kernels/rope.hpp"
@@ -149,12 +150,7 @@ void TextDecoder::run_layers(std::vector<float>& x, int rows, KvCache& cache, co
     L.o.forward(attn.data(), rows, x.data(), Epilogue{kernels::Activation::None, true});
     kernels::rms_norm(x.data(), rows, d, L.post_norm.data(), config_.rms_norm_eps, a.data());
     L.gate_up.forward(a.data(), rows, gu.data());
-#pragma omp parallel for schedule(static) if (rows > 1)
-    for (int r = 0; r < rows; ++r) {
-      const float* g = gu.data() + static_cast<std::size_t>(r) * 2 * it;
-      float* o = act.data() + static_cast<std::size_t>(r) * it;
-      for (int i = 0; i < it; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * g[it + i];
-    }
+    kernels::silu_gate(gu.data(), rows, it, act.data());
     L.down.forward(act.data(), rows, x.data(), Epilogue{kernels::Activation::None, true});
     if (last_rows) last_rows->emplace_back(x.end() - d, x.end());
   }

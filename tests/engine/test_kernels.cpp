@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "engine/kernels/activations.hpp"
 #include "engine/kernels/attention.hpp"
 #include "engine/kernels/linear.hpp"
 #include "engine/kernels/norms.hpp"
@@ -200,6 +201,28 @@ BOOST_AUTO_TEST_CASE(int8_attention_keeps_the_mass_of_a_long_flat_tail) {
   k::attention(q.data(), kk.data(), v.data(), s, 1.0f, out.data());
   const double w0 = std::exp(9.0), expected = (w0 - (keys - 1)) / (w0 + (keys - 1));
   for (int i = 0; i < queries; ++i) BOOST_TEST(std::abs(out[i * hd + 1] - expected) < 1e-2);
+}
+
+BOOST_AUTO_TEST_CASE(gelu_tanh_silu_and_the_silu_gate_match_their_formulas) {
+  double worst_gelu = 0, worst_silu = 0;
+  for (float x = -30.0f; x < 30.0f; x += 0.0071f) {
+    const double xd = x, g = 0.5 * xd * (1 + std::tanh(0.7978845608028654 * (xd + 0.044715 * xd * xd * xd)));
+    worst_gelu = std::max(worst_gelu, std::abs(k::gelu_tanh(x) - g) / (1e-6 + std::abs(g)));
+    worst_silu = std::max(worst_silu, std::abs(k::silu(x) - xd / (1 + std::exp(-xd))) / (1e-6 + std::abs(xd / (1 + std::exp(-xd)))));
+  }
+  BOOST_TEST(worst_gelu < 1e-4);
+  BOOST_TEST(worst_silu < 1e-5);
+  const int rows = 3, width = 37;
+  const auto gu = random_vector(rows * 2 * width, 8, 3.0f);
+  std::vector<float> out(rows * width);
+  k::silu_gate(gu.data(), rows, width, out.data());
+  std::vector<double> ref;
+  for (int r = 0; r < rows; ++r)
+    for (int i = 0; i < width; ++i) {
+      const double g = gu[r * 2 * width + i];
+      ref.push_back(g / (1 + std::exp(-g)) * gu[r * 2 * width + width + i]);
+    }
+  BOOST_TEST(max_err(out, ref) < 1e-5);
 }
 
 BOOST_AUTO_TEST_CASE(exp_approx_is_within_a_few_ulp) {

@@ -1,0 +1,23 @@
+#include "engine/kernels/activations.hpp"
+
+#include <cstddef>
+
+#include "engine/kernels/vector_math.hpp"
+
+namespace folio::engine::kernels {
+namespace {
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void silu_gate_row(const float* g, int width, float* o) {
+#pragma omp simd
+  for (int i = 0; i < width; ++i) o[i] = silu(g[i]) * g[width + i];
+}
+
+}  // namespace
+
+void silu_gate(const float* gate_up, int rows, int width, float* out) {
+#pragma omp parallel for schedule(static) if (rows > 1)
+  for (int r = 0; r < rows; ++r)
+    silu_gate_row(gate_up + static_cast<std::size_t>(r) * 2 * width, width, out + static_cast<std::size_t>(r) * width);
+}
+
+}  // namespace folio::engine::kernels
