@@ -43,7 +43,7 @@ double int8_peak_gops() {
   return best;
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void triad(float* a, const float* b, const float* c,
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void triad(float* a, const float* b, const float* c,
                                                                          std::size_t n) {
 #pragma omp parallel for simd schedule(static)
   for (std::size_t i = 0; i < n; ++i) a[i] = b[i] + 1.5f * c[i];

@@ -20,7 +20,8 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 Timing timed(int repetitions, const std::function<void()>& f) {
   std::vector<double> s;
-  for (int i = 0; i < std::max(1, repetitions); ++i) {
+  if (repetitions <= 0) return {};
+  for (int i = 0; i < repetitions; ++i) {
     const auto t0 = Clock::now();
     f();
     s.push_back(seconds_since(t0));
@@ -71,7 +72,7 @@ ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (auto& p : pixels) p = normal(rng);
   std::vector<float> features;
-  r.vision_s = timed(o.repetitions, [&] {
+  if (o.vision) r.vision_s = timed(o.repetitions, [&] {
     const auto v = vision.forward(pixels.data(), o.page_frames);
     features = connector.forward(v.data(), o.page_frames);
   });
@@ -86,7 +87,7 @@ ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles
   for (auto& id : ids) id = token(rng);
   const int P = r.prefill_tokens;
   auto cache = text.new_cache(P + Q * tail);
-  r.prefill_s = timed(o.repetitions, [&] {
+  r.prefill_s = timed(o.prefill || o.decode ? o.repetitions : 0, [&] {
     cache.length = 0;
     auto x = text.embed(ids);
     text.forward(x, P, cache);
@@ -120,11 +121,12 @@ ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles
     }
   };
   suffixes(Q);
-  const auto one = timed(o.repetitions, [&] { steps(1, o.decode_steps); });
-  const auto many = timed(o.repetitions, [&] { steps(Q, o.decode_steps); });
+  const int decode_reps = o.decode ? o.repetitions : 0;
+  const auto one = timed(decode_reps, [&] { steps(1, o.decode_steps); });
+  const auto many = timed(decode_reps, [&] { steps(Q, o.decode_steps); });
   r.decode_step_1_s = {one.min / o.decode_steps, one.median / o.decode_steps};
   r.decode_step_n_s = {many.min / o.decode_steps, many.median / o.decode_steps};
-  const auto suffix_s = timed(o.repetitions, [&] { suffixes(Q); });
+  const auto suffix_s = timed(decode_reps, [&] { suffixes(Q); });
   r.page_s = r.vision_s.median + r.prefill_s.median + suffix_s.median + o.answer_tokens * r.decode_step_n_s.median;
   omp_set_num_threads(previous_threads);
   return r;

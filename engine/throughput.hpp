@@ -21,6 +21,8 @@ struct ThroughputOptions {
   int question_tokens = 16; // tokens of one question's suffix
   int answer_tokens = 8;    // tokens of one answer, for the page time
   int decode_steps = 32;    // steps timed per decode measurement
+  // Phases to time (profiling one phase alone); the page time needs all of them.
+  bool vision = true, prefill = true, decode = true;
 };
 
 struct Timing {

@@ -7,7 +7,7 @@
 namespace folio::engine::kernels {
 namespace {
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void silu_gate_row(const float* g, int width, float* o) {
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void silu_gate_row(const float* g, int width, float* o) {
 #pragma omp simd
   for (int i = 0; i < width; ++i) o[i] = silu(g[i]) * g[width + i];
 }

@@ -27,7 +27,7 @@ constexpr int kKeyBlock = 256;
 // shared prompt prefix, one row for its own tail). For each row and query head of the group it leaves the
 // span's max score, sum of exponentials and exp-weighted sum of values (a partial softmax, merged later).
 // All rows and heads are scored in the same pass, so each key and value row is loaded once.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void partial_span(
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void partial_span(
     const float* q, int rows, const float* k, const float* v, const AttentionShape& s, int g, int j0, int j1,
     float scale, float* scores, float* partial, std::size_t partial_row_stride) {
   const int group = s.heads / s.kv_heads, hd = s.head_dim, n = j1 - j0, vecs = rows * group;
@@ -92,7 +92,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void partial_span(
 // vectors go up to four at a time (NQ) through 64-key chunks, so that each loaded key or value feeds NQ
 // accumulators held in registers.
 template <int HD, int NQ>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void span_block(const float* q, const float* k, const float* v, const AttentionShape& s, int g, int j0, int n,
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void span_block(const float* q, const float* k, const float* v, const AttentionShape& s, int g, int j0, int n,
                 float scale, int qv0, float* scores, float* partial, std::size_t partial_row_stride) {
   constexpr int kChunk = 64;
   const int group = s.heads / s.kv_heads;
@@ -284,7 +284,7 @@ const PrefixPrimitives& prefix_primitives(int m, int hd, int prefix, int row, in
   return cache.emplace(key, std::move(p)).first->second;
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void tail_and_softmax(
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void tail_and_softmax(
     const float* qm, const float* k, std::size_t kds, int hd, int prefix, int tail_begin, int tail, float scale,
     float* row) {
   // Scores of the row's own tail, after the prefix's: one dimension at a time, contiguous in keys.

@@ -18,6 +18,7 @@
 #include "engine/kernels/attention_blocks.hpp"
 
 #include <dnnl.hpp>
+#include <immintrin.h>
 
 #include <algorithm>
 #include <bit>
@@ -60,7 +61,7 @@ struct Packed {
   std::vector<std::int32_t> k_sum;
 };
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_key(const float* x, int hd, std::int8_t* q,
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_key(const float* x, int hd, std::int8_t* q,
                                                                                  float* scale, std::int32_t* sum) {
   float amax = 0.0f;
   for (int t = 0; t < hd; ++t) amax = std::max(amax, std::abs(x[t]));
@@ -197,7 +198,7 @@ T* grown(std::vector<T>& v, std::size_t n) {
   return v.data();
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) float quantize_query(const float* x, int hd,
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float quantize_query(const float* x, int hd,
                                                                                     std::uint8_t* q) {
   float amax = 0.0f;
   for (int t = 0; t < hd; ++t) amax = std::max(amax, std::abs(x[t]));
@@ -206,28 +207,60 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) float quantize_quer
   return amax / 127.0f;
 }
 
+// Softmax weights e in [0, 1] as two u8 planes: hi = trunc(255 e), lo = round(255 (255 e - hi)).
+[[gnu::always_inline]] inline void weights_to_u8_planes_scalar(const float* e, int n, std::uint8_t* hi, std::uint8_t* lo,
+                                                               int from) {
+  for (int j = from; j < n; ++j) {
+    const float x = e[j] * 255.0f;
+    const int h = static_cast<int>(x);  // truncation: x >= 0
+    hi[j] = static_cast<std::uint8_t>(h);
+    lo[j] = static_cast<std::uint8_t>(static_cast<int>(((x - static_cast<float>(h)) * 255.0f + kMagic) - kMagic));
+  }
+}
+
+// The compiler vectorises the float-to-byte narrowing at a quarter width; AVX-512 narrows 16 lanes at once.
+// (GCC 12's own intrinsics start from an undefined vector and trip -Wmaybe-uninitialized: silenced here.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f,avx512bw"))) void weights_to_u8_planes_avx512(const float* e, int n, std::uint8_t* hi,
+                                                                             std::uint8_t* lo) {
+  const __m512 k255 = _mm512_set1_ps(255.0f);
+  int j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 x = _mm512_mul_ps(_mm512_loadu_ps(e + j), k255);
+    const __m512i h = _mm512_cvttps_epi32(x);
+    const __m512 r = _mm512_mul_ps(_mm512_sub_ps(x, _mm512_cvtepi32_ps(h)), k255);
+    const __m512i l = _mm512_cvtps_epi32(r);  // round to nearest even, as the scalar path
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(hi + j), _mm512_cvtusepi32_epi8(h));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lo + j), _mm512_cvtusepi32_epi8(l));
+  }
+  weights_to_u8_planes_scalar(e, n, hi, lo, j);
+}
+#pragma GCC diagnostic pop
+
+void weights_to_u8_planes(const float* e, int n, std::uint8_t* hi, std::uint8_t* lo) {
+  static const bool avx512 = __builtin_cpu_supports("avx512bw");
+  if (avx512) return weights_to_u8_planes_avx512(e, n, hi, lo);
+  weights_to_u8_planes_scalar(e, n, hi, lo, 0);
+}
+
 // The softmax weights of one row: e = exp(s - max) for its visible keys, 0 for keys [visible, keys), written
 // into the P row(s) in the product type; returns the sum of e. Two passes over the row: the maximum, then the
 // exponentials with their sum and conversion. For int8 the scores are made from the s32 products on the way
 // (zero-point correction, Q and K scales); `s` holds the f32 scores between the two passes.
 template <AttentionProducts P>
-__attribute__((target_clones("avx512f", "avx2", "default"))) float softmax_row(
-    const float* scores_f32, const std::int32_t* acc, const std::int32_t* k_sum, const float* k_scale, float a,
-    int visible, int keys, float* s, void* p_row, std::uint8_t* lo) {
-  float mx = -3.0e38f;
+[[gnu::always_inline]] inline float softmax_row(const float* scores_f32, const std::int32_t* acc,
+                                                const std::int32_t* k_sum, const float* k_scale, float a, int visible,
+                                                int keys, float* s, void* p_row, std::uint8_t* lo) {
   if constexpr (P == AttentionProducts::Int8) {
-#pragma omp simd reduction(max : mx)
-    for (int j = 0; j < visible; ++j) {
-      s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
-      mx = std::max(mx, s[j]);
-    }
+#pragma omp simd
+    for (int j = 0; j < visible; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
   } else {
-#pragma omp simd reduction(max : mx)
-    for (int j = 0; j < visible; ++j) {
-      s[j] = scores_f32[j] * a;
-      mx = std::max(mx, s[j]);
-    }
+#pragma omp simd
+    for (int j = 0; j < visible; ++j) s[j] = scores_f32[j] * a;
   }
+  float mx = s[0];
+  for (int j = 1; j < visible; ++j) mx = s[j] > mx ? s[j] : mx;  // a vector max (finite math, see CMakeLists)
   float sum = 0.0f;
   if constexpr (P == AttentionProducts::F32) {
     float* pf = static_cast<float*>(p_row);
@@ -248,19 +281,32 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) float softmax_row(
     std::fill(pb + visible, pb + keys, std::uint16_t{0});
   } else {
     std::uint8_t* hi = static_cast<std::uint8_t*>(p_row);
+    // Exponentials in place (a float-only loop vectorises at full width), then the two planes.
 #pragma omp simd reduction(+ : sum)
     for (int j = 0; j < visible; ++j) {
-      const float e = exp_approx(s[j] - mx);
-      sum += e;
-      const float x = e * 255.0f;
-      const int h = static_cast<int>(x);  // truncation: x >= 0
-      hi[j] = static_cast<std::uint8_t>(h);
-      lo[j] = static_cast<std::uint8_t>(static_cast<int>(((x - static_cast<float>(h)) * 255.0f + kMagic) - kMagic));
+      s[j] = exp_approx(s[j] - mx);
+      sum += s[j];
     }
+    weights_to_u8_planes(s, visible, hi, lo);
     std::fill(hi + visible, hi + keys, std::uint8_t{0});
     std::fill(lo + visible, lo + keys, std::uint8_t{0});
   }
   return sum;
+}
+
+// Compiled per ISA with each precision's loops inlined: one dispatch, one set of clones.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float softmax_weights(
+    AttentionProducts products, const float* scores_f32, const std::int32_t* acc, const std::int32_t* k_sum,
+    const float* k_scale, float a, int visible, int keys, float* s, void* p_row, std::uint8_t* lo) {
+  switch (products) {
+    case AttentionProducts::F32:
+      return softmax_row<AttentionProducts::F32>(scores_f32, acc, k_sum, k_scale, a, visible, keys, s, p_row, lo);
+    case AttentionProducts::Bf16:
+      return softmax_row<AttentionProducts::Bf16>(scores_f32, acc, k_sum, k_scale, a, visible, keys, s, p_row, lo);
+    case AttentionProducts::Int8:
+      return softmax_row<AttentionProducts::Int8>(scores_f32, acc, k_sum, k_scale, a, visible, keys, s, p_row, lo);
+  }
+  return 0.0f;
 }
 
 void run_item(const float* q, const AttentionShape& s, const Packed& pk, AttentionProducts products, float scale,
@@ -338,24 +384,15 @@ void run_item(const float* q, const AttentionShape& s, const Packed& pk, Attenti
     const int visible = visible_of(r);
     const std::size_t at = static_cast<std::size_t>(r) * keys;
     float sum = 0.0f;
-    switch (products) {
-      case AttentionProducts::F32:
-        sum = softmax_row<AttentionProducts::F32>(static_cast<const float*>(s_buf) + at, nullptr, nullptr, nullptr,
-                                                  scale, visible, keys, row, static_cast<float*>(p_buf) + at, nullptr);
-        break;
-      case AttentionProducts::Bf16:
-        sum = softmax_row<AttentionProducts::Bf16>(static_cast<const float*>(s_buf) + at, nullptr, nullptr, nullptr,
-                                                   scale, visible, keys, row, static_cast<std::uint16_t*>(p_buf) + at,
-                                                   nullptr);
-        break;
-      case AttentionProducts::Int8: {
-        std::uint8_t* p8 = static_cast<std::uint8_t*>(p_buf);
-        const std::size_t kg = static_cast<std::size_t>(g) * pk.padded;
-        sum = softmax_row<AttentionProducts::Int8>(nullptr, static_cast<const std::int32_t*>(s_buf) + at,
-                                                   pk.k_sum.data() + kg, pk.k_scale.data() + kg, sc.q_scale[r] * scale,
-                                                   visible, keys, row, p8 + at, p8 + sn + at);
-        break;
-      }
+    if (products == AttentionProducts::Int8) {
+      std::uint8_t* p8 = static_cast<std::uint8_t*>(p_buf);
+      const std::size_t kg = static_cast<std::size_t>(g) * pk.padded;
+      sum = softmax_weights(products, nullptr, static_cast<const std::int32_t*>(s_buf) + at, pk.k_sum.data() + kg,
+                            pk.k_scale.data() + kg, sc.q_scale[r] * scale, visible, keys, row, p8 + at, p8 + sn + at);
+    } else {
+      const std::size_t elem = products == AttentionProducts::F32 ? sizeof(float) : sizeof(std::uint16_t);
+      sum = softmax_weights(products, static_cast<const float*>(s_buf) + at, nullptr, nullptr, nullptr, scale, visible,
+                            keys, row, static_cast<char*>(p_buf) + at * elem, nullptr);
     }
     sums[r] = sum;
   }

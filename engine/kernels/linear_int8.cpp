@@ -18,7 +18,6 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "engine/kernels/dnnl_context.hpp"
@@ -62,18 +61,52 @@ T* grown(std::vector<T>& v, std::size_t n) {
 
 // y[r, n] (+)= act((acc[r, n] - zp * col_sum[n]) * row_scale * col_scale[n]
 //                  + (acc_lo[r, n] - 128 * col_sum[n]) * row_scale / 255 * col_scale[n] + bias[n]), over [c0, c1).
-template <Activation A>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void dequantize_planes(
-    const std::int32_t* acc, const std::int32_t* acc_lo, float row_scale, std::int32_t zp, const std::int32_t* col_sum,
-    const float* col_scale, const float* bias, int c0, int c1, bool accumulate, float* y) {
+template <Activation A, bool TwoPlanes, bool Accumulate>
+[[gnu::always_inline]] inline void dequantize_row(const std::int32_t* acc, const std::int32_t* acc_lo, float row_scale,
+                                                  std::int32_t zp, const std::int32_t* col_sum, const float* col_scale,
+                                                  const float* bias, int c0, int c1, float* y) {
   const float lo_scale = row_scale / 255.0f;
 #pragma omp simd
   for (int n = c0; n < c1; ++n) {
-    const float lo = acc_lo ? static_cast<float>(acc_lo[n] - 128 * col_sum[n]) * lo_scale : 0.0f;
-    float v = (static_cast<float>(acc[n] - zp * col_sum[n]) * row_scale + lo) * col_scale[n] + bias[n];
+    float v = static_cast<float>(acc[n] - zp * col_sum[n]) * row_scale;
+    if constexpr (TwoPlanes) v += static_cast<float>(acc_lo[n] - 128 * col_sum[n]) * lo_scale;
+    v = v * col_scale[n] + bias[n];
     if constexpr (A == Activation::GeluTanh) v = gelu_tanh(v);
     if constexpr (A == Activation::Silu) v = silu(v);
-    y[n] = accumulate ? y[n] + v : v;
+    if constexpr (Accumulate) v += y[n];
+    y[n] = v;
+  }
+}
+
+template <Activation A>
+[[gnu::always_inline]] inline void dequantize_activation(const std::int32_t* acc, const std::int32_t* acc_lo,
+                                                         float row_scale, std::int32_t zp, const std::int32_t* col_sum,
+                                                         const float* col_scale, const float* bias, int c0, int c1,
+                                                         bool accumulate, float* y) {
+  if (acc_lo) {
+    if (accumulate) dequantize_row<A, true, true>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1, y);
+    else dequantize_row<A, true, false>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1, y);
+  } else {
+    if (accumulate) dequantize_row<A, false, true>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1, y);
+    else dequantize_row<A, false, false>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1, y);
+  }
+}
+
+// One entry point compiled per ISA, every variant inlined into it as a branch-free vectorised loop: the
+// loop's invariants (activation, planes, residual add) are chosen once, outside it.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequantize_planes(
+    Activation activation, const std::int32_t* acc, const std::int32_t* acc_lo, float row_scale, std::int32_t zp,
+    const std::int32_t* col_sum, const float* col_scale, const float* bias, int c0, int c1, bool accumulate, float* y) {
+  switch (activation) {
+    case Activation::None:
+      return dequantize_activation<Activation::None>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1,
+                                                     accumulate, y);
+    case Activation::GeluTanh:
+      return dequantize_activation<Activation::GeluTanh>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1,
+                                                         accumulate, y);
+    case Activation::Silu:
+      return dequantize_activation<Activation::Silu>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1,
+                                                     accumulate, y);
   }
 }
 
@@ -163,21 +196,13 @@ class Int8Linear final : public Linear::Impl {
     // Columns split in blocks too, so that a single decode row (lm_head: 49k columns) uses every core.
     constexpr int kCols = 2048;
     const int blocks = (out_ + kCols - 1) / kCols;
-    auto run = [&](auto activation) {
-      constexpr Activation A = decltype(activation)::value;
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<long>(rows) * out_ >= 8192)
-      for (int r = 0; r < rows; ++r)
-        for (int blk = 0; blk < blocks; ++blk)
-          dequantize_planes<A>(acc + static_cast<std::size_t>(r) * out_,
-                               planes_ == 2 ? acc + static_cast<std::size_t>(rows + r) * out_ : nullptr, rs[r], zp[r],
-                               col_sums_.data(), col_scales_.data(), bias_.data(), blk * kCols,
-                               std::min(out_, (blk + 1) * kCols), ep.accumulate, out + static_cast<std::size_t>(r) * out_);
-    };
-    switch (ep.activation) {
-      case Activation::None: return run(std::integral_constant<Activation, Activation::None>{});
-      case Activation::GeluTanh: return run(std::integral_constant<Activation, Activation::GeluTanh>{});
-      case Activation::Silu: return run(std::integral_constant<Activation, Activation::Silu>{});
-    }
+    for (int r = 0; r < rows; ++r)
+      for (int blk = 0; blk < blocks; ++blk)
+        dequantize_planes(ep.activation, acc + static_cast<std::size_t>(r) * out_,
+                          planes_ == 2 ? acc + static_cast<std::size_t>(rows + r) * out_ : nullptr, rs[r], zp[r],
+                          col_sums_.data(), col_scales_.data(), bias_.data(), blk * kCols,
+                          std::min(out_, (blk + 1) * kCols), ep.accumulate, out + static_cast<std::size_t>(r) * out_);
   }
 
   Prim& primitive(int bucket) {

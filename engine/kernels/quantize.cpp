@@ -7,7 +7,7 @@ namespace folio::engine::kernels {
 namespace {
 
 // Compiled for AVX-512, AVX2 and baseline; the loader picks the best the CPU has.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_row(const float* x, int cols, std::int8_t* q,
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_row(const float* x, int cols, std::int8_t* q,
                                                                                 float* scale) {
   float amax = 0.0f;
   for (int i = 0; i < cols; ++i) amax = std::max(amax, std::abs(x[i]));
@@ -35,7 +35,7 @@ void quantize_rows_s8(const float* x, int rows, int cols, int stride, std::int8_
 namespace folio::engine::kernels {
 namespace {
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_row_u8(const float* x, int cols,
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_row_u8(const float* x, int cols,
                                                                                    std::uint8_t* q, float* scale,
                                                                                    std::int32_t* zero_point) {
   float lo = 0.0f, hi = 0.0f;
@@ -68,7 +68,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_row_u
 namespace {
 
 // Squared rounding error of a row quantised with step `s` (clipped to +-127 steps), vectorised.
-__attribute__((target_clones("avx512f", "avx2", "default"))) double row_error(const float* row, int cols, float s) {
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) double row_error(const float* row, int cols, float s) {
   constexpr float kMagic = 12582912.0f;
   const float inv = 1.0f / s;
   float err = 0.0f;
@@ -120,7 +120,7 @@ void quantize_rows_u8(const float* x, int rows, int cols, int stride, std::uint8
 namespace folio::engine::kernels {
 namespace {
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void residual_plane(const float* x, int cols,
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void residual_plane(const float* x, int cols,
                                                                                   const std::uint8_t* hi, float scale,
                                                                                   std::int32_t zp, std::uint8_t* lo) {
   constexpr float kMagic = 12582912.0f;

@@ -5,7 +5,7 @@
 namespace folio::engine::kernels {
 namespace {
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) ExpSum exp_minus_max_impl(float* x, int n) {
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) ExpSum exp_minus_max_impl(float* x, int n) {
   float mx = x[0];
   for (int i = 1; i < n; ++i) mx = mx > x[i] ? mx : x[i];
   for (int i = 0; i < n; ++i) x[i] = exp_approx(x[i] - mx);
