@@ -1,10 +1,11 @@
 // `folio ask` end to end: from the reference PNG through ingestion, tiling, tokenizer, prompt and model
 // to transformers' tokens, and --dump files equal to the golden tensors within the manifest's tolerances;
-// PDFs and pages of multi-page documents.
+// PDFs and pages of multi-page documents; bad model input as a clear error with the documented exit code.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -93,6 +94,19 @@ std::vector<float> golden_pixel_values(const json& g, const folio::engine::Safet
 std::string ask(const fs::path& model, const fs::path& image, const std::string& extra) {
   return folio::test::folio_bin() + " ask --model " + model.string() + " --image " + image.string() + " " + extra;
 }
+
+// A copy of tiny-a's checkpoint (links to its files) with one JSON file changed by `edit`.
+struct EditedCheckpoint {
+  folio::test::TempDir dir{"folio-ckpt"};
+  EditedCheckpoint(const std::string& file, const std::function<void(json&)>& edit) {
+    for (const auto& e : fs::directory_iterator(tiny_a() / "checkpoint"))
+      if (e.path().filename() != file) fs::create_symlink(fs::absolute(e.path()), dir.path() / e.path().filename());
+    json j = read_json(tiny_a() / "checkpoint" / file);
+    edit(j);
+    std::ofstream(dir.path() / file) << j.dump(2);
+  }
+  const fs::path& path() const { return dir.path(); }
+};
 
 }  // namespace
 
@@ -235,6 +249,49 @@ BOOST_AUTO_TEST_CASE(page_k_of_a_multi_page_document) {
   BOOST_TEST(rc == 2);
   BOOST_TEST(err.find(tif.string()) != std::string::npos, err);
   BOOST_TEST(err.find("outside the document's 2 pages") != std::string::npos, err);
+}
+
+// Bad model input of every kind issue 4 names, through `folio ask`: a clear message, and exit 3 when
+// the checkpoint itself is at fault, 2 when the request does not fit it (docs/exit-codes.md).
+BOOST_AUTO_TEST_CASE(bad_model_input_is_a_clear_error_with_its_exit_code) {
+  if (!fs::exists(folio::test::folio_bin())) return;
+  const fs::path image = tiny_a() / "images" / "receipt.png";  // 1 x 2 tiles + global: 192 image tokens
+  const std::string q = "--precision fp32 --max-new-tokens 2 ";
+  auto expect = [&](const fs::path& model, const std::string& args, int code, std::vector<std::string> parts) {
+    const auto [rc, err] = run(ask(model, image, q + args + " 2>&1 >/dev/null"));
+    BOOST_TEST(rc == code, err);
+    for (const auto& p : parts) BOOST_TEST(err.find(p) != std::string::npos, "'" << p << "' not in: " << err);
+  };
+
+  // Weights of other shapes than the config implies: the tensor, its file and both shapes named.
+  const EditedCheckpoint narrow("config.json", [](json& j) { j["text_config"]["intermediate_size"] = 128; });
+  expect(narrow.path(), "--question x", 3,
+         {"model.safetensors", "model.text_model.layers.0.mlp.gate_proj.weight", "has shape [256, 96]",
+          "config implies [128, 96]"});
+  // A processor whose image_seq_len disagrees with the vision geometry and scale factor.
+  const EditedCheckpoint seq("processor_config.json", [](json& j) { j["image_seq_len"] = 81; });
+  expect(seq.path(), "--question x", 3, {"processor_config.json", "image_seq_len", "is 81"});
+
+  // Image-token count mismatches: a chat template with no <image>, a question holding one.
+  const EditedCheckpoint no_image("chat_template.json", [](json& j) {
+    std::string t = j["chat_template"].get<std::string>();
+    for (std::size_t at; (at = t.find("<image>")) != std::string::npos;) t.replace(at, 7, "");
+    j["chat_template"] = t;
+  });
+  expect(no_image.path(), "--question x", 3, {"exactly one <image>"});
+  expect(tiny_a() / "checkpoint", "--question 'What is <image>?'", 2,
+         {image.string(), "--question 'What is <image>?'", "the question holds 1 image token(s) (<image>)"});
+
+  // Prompts longer than the model's positions: one a shorter question fixes, one the page alone fills.
+  const EditedCheckpoint short_context("config.json", [](json& j) { j["text_config"]["max_position_embeddings"] = 240; });
+  const auto [rc, out] = run(ask(short_context.path(), image, q + "--question 'What is the total?' 2>/dev/null"));
+  BOOST_TEST(rc == 0);  // 217 tokens fit
+  std::string long_question;
+  for (int k = 0; k < 10; ++k) long_question += "What is the total amount on the receipt? ";
+  expect(short_context.path(), "--question '" + long_question + "'", 2,
+         {image.string(), "reads at most 240 positions", "shorten the question"});
+  const EditedCheckpoint tiny_context("config.json", [](json& j) { j["text_config"]["max_position_embeddings"] = 150; });
+  expect(tiny_context.path(), "--question x", 2, {"192 of them", "reads at most 150 positions", "the page alone does not fit"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()
