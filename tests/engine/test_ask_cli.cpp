@@ -272,6 +272,10 @@ BOOST_AUTO_TEST_CASE(bad_model_input_is_a_clear_error_with_its_exit_code) {
   const EditedCheckpoint seq("processor_config.json", [](json& j) { j["image_seq_len"] = 81; });
   expect(seq.path(), "--question x", 3, {"processor_config.json", "image_seq_len", "is 81"});
 
+  // Tiles of another size than the vision encoder's image_size.
+  const EditedCheckpoint small_tiles("preprocessor_config.json", [](json& j) { j["max_image_size"]["longest_edge"] = 256; });
+  expect(small_tiles.path(), "--question x", 3, {"preprocessor tiles are 256 px but the vision encoder takes 512 px"});
+
   // Image-token count mismatches: a chat template with no <image>, a question holding one.
   const EditedCheckpoint no_image("chat_template.json", [](json& j) {
     std::string t = j["chat_template"].get<std::string>();
