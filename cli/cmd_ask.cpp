@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -42,6 +43,46 @@ nlohmann::json answer_json(const engine::Answer& a, const std::map<std::string, 
           {"stop_reason", a.stop_reason}, {"timings_ms", t}};
 }
 
+// Every question's prompt, before the vision encoder runs: a question that does not fit the model is the
+// caller's to change (exit 2), and should not cost a page encoding first.
+void check_prompts(const engine::Engine& eng, const AskArgs& args, const stages::Tiles& tiles,
+                   const std::filesystem::path& model_dir) {
+  const auto& cfg = eng.model().config;
+  const engine::text::ImageLayout layout{tiles.rows, tiles.cols, cfg.tokens_per_tile()};
+  const std::size_t image_tokens = static_cast<std::size_t>(layout.frames()) * layout.tokens_per_tile;
+  for (const auto& q : args.questions) {
+    const std::string field = fmt::format("--question '{}'", q);
+    // Checked on the question alone: inside the rendered prompt it would read as a template fault.
+    const auto own = eng.tokenizer().encode(q);
+    const auto images = std::count(own.begin(), own.end(), cfg.image_token_id);
+    if (images > 0)
+      throw Error(ErrorKind::Usage,
+                  fmt::format("the question holds {} image token(s) ({}), which would take the place of the page's "
+                              "image features; reword it",
+                              images, eng.tokenizer().token_string(cfg.image_token_id)),
+                  {args.image, args.page, field});
+    engine::text::Prompt prompt;
+    try {
+      prompt = eng.prompts().build(q, layout);
+    } catch (const Error& e) {
+      // Any other image-token count off from the page's features is still the request's, not the model's.
+      if (e.kind() != ErrorKind::Input) throw;
+      throw Error(ErrorKind::Usage, e.reason(), {args.image, args.page, field});
+    }
+    // The prompt and at least one answer token must fit the model's positions.
+    const auto limit = static_cast<std::size_t>(cfg.text.max_position_embeddings);
+    if (prompt.ids.size() >= limit) {
+      const bool page_fits = eng.prompts().build("", layout).ids.size() < limit;
+      throw Error(ErrorKind::Usage,
+                  fmt::format("the prompt has {} tokens ({} of them for the page's {} image frames) but the model in {} "
+                              "reads at most {} positions (text_config.max_position_embeddings){}",
+                              prompt.ids.size(), image_tokens, layout.frames(), model_dir.string(), limit,
+                              page_fits ? "; shorten the question" : ": the page alone does not fit"),
+                  {args.image, args.page, field});
+    }
+  }
+}
+
 void run_ask(const AskArgs& args, CommandResult& result) {
   const std::filesystem::path model_dir(args.model);
   const auto t_start = Clock::now();
@@ -76,6 +117,7 @@ void run_ask(const AskArgs& args, CommandResult& result) {
                 fmt::format("preprocessor tiles are {} px but the vision encoder takes {} px", image_config.tile_size,
                             eng->model().config.vision.image_size),
                 {model_dir.string()});
+  check_prompts(*eng, args, tiles, model_dir);
   const engine::PageEncoding encoding = eng->encode_page(pixel_values.data(), frames, tiles.rows, tiles.cols);
 
   engine::GenerateOptions gen;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.hpp"
+#include "common/error.hpp"
 #include "engine/io/model_folder.hpp"
 #include "engine/io/safetensors.hpp"
 #include "engine/model/shapes.hpp"
@@ -64,8 +65,17 @@ constexpr const char* kChatTemplate =
 }  // namespace
 
 void write_random_checkpoint(const std::filesystem::path& dir, std::string_view shape, std::uint64_t seed) {
-  const ModelConfig c = published_shape(shape);
-  const TileGeometry tiles = published_tiling(shape);
+  write_random_checkpoint(dir, published_shape(shape), published_tiling(shape), seed);
+}
+
+void write_random_checkpoint(const std::filesystem::path& dir, const ModelConfig& c, const TileGeometry& tiles,
+                             std::uint64_t seed) {
+  // 3 specials + 256 bytes below the 38 added tokens before <image>; <end_of_utterance> 89 above it.
+  if (c.image_token_id < 3 + 256 + 38 || c.text.vocab_size < c.image_token_id + 90)
+    throw Error(ErrorKind::Usage, "a random checkpoint needs image_token_id >= 297 and vocab_size >= image_token_id + 90 (got " +
+                                      std::to_string(c.image_token_id) + " and " + std::to_string(c.text.vocab_size) + ")",
+                {dir.string()});
+  const bool tied = c.text.tie_word_embeddings;
   std::filesystem::create_directories(dir);
   const json vision = {{"hidden_size", c.vision.hidden_size},      {"intermediate_size", c.vision.intermediate_size},
                        {"num_hidden_layers", c.vision.num_layers}, {"num_attention_heads", c.vision.num_heads},
@@ -83,11 +93,12 @@ void write_random_checkpoint(const std::filesystem::path& dir, std::string_view 
                      {"rope_theta", c.text.rope_theta},
                      {"model_type", "llama"},
                      {"hidden_act", "silu"},
-                     {"tie_word_embeddings", false}};
+                     {"tie_word_embeddings", tied}};
   write_json(dir / "config.json", {{"architectures", {c.architecture}},
                                    {"model_type", c.model_type},
                                    {"image_token_id", c.image_token_id},
                                    {"scale_factor", c.scale_factor},
+                                   {"tie_word_embeddings", tied},
                                    {"vision_config", vision},
                                    {"text_config", text}});
   const int eos = c.image_token_id + 89;  // <end_of_utterance>, as in the published vocabularies
@@ -102,7 +113,8 @@ void write_random_checkpoint(const std::filesystem::path& dir, std::string_view 
   write_json(dir / "tokenizer.json", tokenizer_json(c.image_token_id));
 
   std::vector<TensorSpec> specs;
-  for (const auto& t : expected_tensors(c)) specs.push_back({t.name, DType::BF16, t.shape});
+  for (const auto& t : expected_tensors(c))
+    if (!(tied && t.part == "lm_head")) specs.push_back({t.name, DType::BF16, t.shape});
   std::uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
   write_safetensors(dir / "model.safetensors", specs, [&](std::size_t i, std::span<std::byte> bytes) {
     const auto& name = specs[i].name;
