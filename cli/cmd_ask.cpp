@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "engine/engine.hpp"
 #include "engine/io/npy.hpp"
+#include "pipeline/fetch_model.hpp"
 #include "stages/cleanup.hpp"
 #include "stages/document.hpp"
 #include "stages/image_processor.hpp"
@@ -91,6 +92,7 @@ void run_ask(const AskArgs& args, CommandResult& result) {
   options.prompt_style = engine::text::parse_prompt_style(args.prompt_style);
   options.threads = args.threads;
 
+  pipeline::require_model_folder(model_dir);  // a missing model: exit 3 with what to download, as fetch-model says
   // The page first: a bad input should not cost a model load.
   const auto image_config = stages::ImageProcessorConfig::load(model_dir / "preprocessor_config.json");
   stages::OpenOptions open;

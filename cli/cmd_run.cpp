@@ -1,6 +1,7 @@
 // folio run: documents in, one JSON file per document out (docs/run.md).
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -9,8 +10,10 @@
 #include <map>
 
 #include "cli/command.hpp"
+#include "cli/logging.hpp"
 #include "common/error.hpp"
 #include "engine/engine.hpp"
+#include "pipeline/fetch_model.hpp"
 #include "pipeline/inputs.hpp"
 #include "pipeline/model_hash.hpp"
 #include "pipeline/run.hpp"
@@ -120,22 +123,19 @@ int run(const Args& a) {
   }
 
   // The model's identity decides what is current; hashing is cached next to the outputs.
-  if (!fs::is_directory(config.model))
-    throw Error(ErrorKind::Model,
-                "model folder not found. Download a SmolVLM checkpoint with `folio fetch-model "
-                "HuggingFaceTB/SmolVLM-256M-Instruct --dir " +
-                    config.model.parent_path().string() + "` (or copy the folder there), or pass --model DIR",
-                {config.model.string()});
+  pipeline::require_model_folder(config.model);  // exit 3, saying what to download and where
   fs::create_directories(o.out_dir);
   o.model_name = fs::weakly_canonical(config.model).filename().string();
   o.model_sha256 = pipeline::model_sha256(config.model, o.out_dir / ".folio-model-hashes.json");
 
   if (a.dry_run) {
-    int process = 0, skip = 0, fail = 0, pages = 0;
+    int process = 0, skip = 0, fail = 0, pages = 0, skip_pages = 0;
     for (const auto& p : pipeline::plan_documents(inputs, o)) {
       if (p.skip) {
         ++skip;
-        std::cout << fmt::format("skip     {}  ({})\n", p.input.path.string(), p.reason);
+        if (p.pages >= 0) skip_pages += p.pages;
+        std::cout << fmt::format("skip     {}  ({}, {} page{})\n", p.input.path.string(), p.reason,
+                                 p.pages < 0 ? std::string("?") : std::to_string(p.pages), p.pages == 1 ? "" : "s");
       } else if (p.pages < 0) {
         ++fail;
         std::cout << fmt::format("fail     {}  ({})\n", p.input.path.string(), p.reason);
@@ -145,7 +145,8 @@ int run(const Args& a) {
         std::cout << fmt::format("process  {}  ({} page{})\n", p.input.path.string(), p.pages, p.pages == 1 ? "" : "s");
       }
     }
-    std::cout << fmt::format("{} to process ({} pages), {} to skip, {} would fail\n", process, pages, skip, fail);
+    std::cout << fmt::format("{} to process ({} pages), {} to skip ({} pages), {} would fail\n", process, pages, skip,
+                             skip_pages, fail);
     return kExitOk;
   }
 
@@ -161,19 +162,21 @@ int run(const Args& a) {
   else if (!a.jsonl.empty() && !(jsonl = std::fopen(a.jsonl.c_str(), "a")))
     throw Error(ErrorKind::Usage, "cannot open the --jsonl file", {a.jsonl});
   o.jsonl = jsonl;
-  pipeline::Progress progress(pipeline::Progress::mode_for_stderr(spdlog::get_level() >= spdlog::level::err),
-                              static_cast<int>(inputs.size()));
+  pipeline::Progress progress(
+      pipeline::Progress::mode_for(STDERR_FILENO, spdlog::get_level() >= spdlog::level::err, json_logs()),
+      static_cast<int>(inputs.size()));
   o.progress = &progress;
+  spdlog::info("{} documents, {} threads, model {} ({})", inputs.size(), o.threads, o.model_name, o.precision);
   install_signal_handlers();
   o.interrupted = &g_interrupted;
   const auto summary = pipeline::run_documents(inputs, *model, o);
   if (jsonl && jsonl != stdout) std::fclose(jsonl);
 
-  // The summary; failures are errors, so they show even with -q.
-  const auto level = summary.failed > 0 ? spdlog::level::err : spdlog::level::warn;
-  spdlog::log(level, "{} ok, {} incomplete, {} failed, {} skipped (up to date){}", summary.ok, summary.incomplete,
-              summary.failed, summary.skipped, summary.interrupted ? "; interrupted" : "");
-  for (const auto& [path, what] : summary.problems) spdlog::log(level, "  {}: {}", path, what);
+  // The totals are a warning (hidden by -q); each failed or incomplete document is an error line of its
+  // own, naming the document and what went wrong, so cron mail with -q still says which ones to look at.
+  spdlog::warn("{} ok, {} incomplete, {} failed, {} skipped (up to date){}", summary.ok, summary.incomplete,
+               summary.failed, summary.skipped, summary.interrupted ? "; interrupted" : "");
+  for (const auto& [path, what] : summary.problems) spdlog::error("{}: {}", path, what);
   if (summary.interrupted) return kExitInterrupted;
   return summary.failed + summary.incomplete > 0 ? kExitSomeFailed : kExitOk;
 }

@@ -14,5 +14,7 @@ struct LogOptions {
 
 void add_log_options(CLI::App& app, LogOptions& options);
 void setup_logging(const LogOptions& options);
+// Whether --log-format json is on (progress lines follow it).
+bool json_logs();
 
 }  // namespace folio::cli

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <system_error>
 
 #include "common/error.hpp"
 
@@ -43,7 +44,12 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
   if (ec) throw Error(ErrorKind::Io, "cannot create folder: " + ec.message(), {dir.string()});
 
   std::random_device rd;
-  const fs::path tmp = dir / ("." + path.filename().string() + ".tmp-" + std::to_string(rd()));
+  // Appended piecewise: `"." + string` trips GCC 12's false -Wrestrict positive (PR 105329).
+  std::string name = ".";
+  name += path.filename().string();
+  name += ".tmp-";
+  name += std::to_string(rd());
+  const fs::path tmp = dir / name;
   {
     Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (fd.get() < 0) throw Error(ErrorKind::Io, "cannot create temporary file: " + errno_text(), {tmp.string()});
@@ -75,6 +81,29 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
   // The rename is durable only once the folder entry is on disk.
   Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.get() >= 0) ::fsync(dfd.get());
+}
+
+bool is_atomic_temp_name(const std::string& name) {
+  const auto at = name.rfind(".tmp-");
+  if (name.size() < 2 || name[0] != '.' || at == std::string::npos || at < 2 || at + 5 == name.size()) return false;
+  return name.find_first_not_of("0123456789", at + 5) == std::string::npos;
+}
+
+std::vector<std::filesystem::path> remove_stale_temp_files(const std::filesystem::path& dir,
+                                                           std::filesystem::file_time_type older_than) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> removed;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const auto& e = *it;
+    std::error_code e2;
+    if (!e.is_regular_file(e2) || e.is_symlink(e2) || !is_atomic_temp_name(e.path().filename().string())) continue;
+    const auto mtime = e.last_write_time(e2);
+    if (e2 || mtime >= older_than) continue;
+    if (fs::remove(e.path(), e2)) removed.push_back(e.path());
+  }
+  return removed;
 }
 
 }  // namespace folio

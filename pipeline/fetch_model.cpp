@@ -129,6 +129,28 @@ void download(const std::string& url, const fs::path& part, const ListedFile& f,
 
 }  // namespace
 
+std::string how_to_get_model(const fs::path& folder) {
+  const std::string name = folder.filename().empty() ? folder.parent_path().filename().string() : folder.filename().string();
+  for (const char* known : {"SmolVLM-256M-Instruct", "SmolVLM-500M-Instruct", "SmolVLM-Instruct", "SmolVLM2-2.2B-Instruct"})
+    if (name == known) {
+      // fetch-model puts a checkpoint in DIR/<repo name>: this very folder.
+      const std::string repo = std::string("HuggingFaceTB/") + known;
+      return how_to_get_it(repo, folder) + " (where the Hub is reachable: folio fetch-model " + repo + " --dir " +
+             (folder.filename().empty() ? folder.parent_path() : folder).parent_path().string() + ")";
+    }
+  return how_to_get_it("HuggingFaceTB/SmolVLM-256M-Instruct", folder);
+}
+
+void require_model_folder(const fs::path& folder) {
+  std::error_code ec;
+  if (fs::is_regular_file(folder / "config.json", ec)) return;
+  throw Error(ErrorKind::Model,
+              std::string(fs::is_directory(folder, ec) ? "no model checkpoint in this folder (no config.json)"
+                                                       : "model folder not found") +
+                  ": " + how_to_get_model(folder),
+              {folder.string()});
+}
+
 std::string resolve_model_name(const std::string& name) {
   static const std::map<std::string, std::string> aliases = {
       {"smolvlm-256m", "HuggingFaceTB/SmolVLM-256M-Instruct"},

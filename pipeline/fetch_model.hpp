@@ -26,6 +26,14 @@ struct FetchResult {
   std::vector<std::string> downloaded, already_present;
 };
 
+// What to download and where to put it, for a checkpoint expected in `folder`: the words fetch-model uses
+// when it cannot reach the Hub. The repo is the published one named like the folder, else the default.
+std::string how_to_get_model(const std::filesystem::path& folder);
+
+// Throws folio::Error (Model) with how_to_get_model() when `folder` holds no checkpoint (no config.json),
+// so that `run` and `ask` say the same as `fetch-model` does offline.
+void require_model_folder(const std::filesystem::path& folder);
+
 // Throws folio::Error (Network) with what to download and where when the Hub cannot be reached, and
 // (Model) when a file does not match its listed size or hash.
 FetchResult fetch_model(const std::string& name, const FetchOptions& options);

@@ -21,10 +21,12 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
 #include "common/sha256.hpp"
+#include "pipeline/choose.hpp"
 #include "pipeline/core_lease.hpp"
 #include "pipeline/deadline.hpp"
 #include "pipeline/engine_thread.hpp"
@@ -39,15 +41,10 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 namespace flow = tbb::flow;
 
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+// A write takes milliseconds; a temporary file this old has no live writer.
+constexpr auto kStaleTempAge = std::chrono::minutes(10);
 
-// One candidate answer of a field, from one page.
-struct Candidate {
-  int page = 0;
-  std::string raw;
-  double confidence = 0;
-  Normalized normalized;
-};
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 struct DocumentJob {
   InputFile input;
@@ -107,20 +104,6 @@ json candidate_json(const Candidate& c) {
           {"page", c.page}};
 }
 
-// The answer of a field asked on several pages: the valid, present answer with the highest confidence;
-// failing that a "not present" one; failing that the most confident invalid one.
-const Candidate* choose(const std::vector<Candidate>& cs) {
-  auto best = [&](auto pred) -> const Candidate* {
-    const Candidate* b = nullptr;
-    for (const auto& c : cs)
-      if (pred(c) && (!b || c.confidence > b->confidence)) b = &c;
-    return b;
-  };
-  if (auto c = best([](const Candidate& c) { return c.normalized.valid && c.normalized.present; })) return c;
-  if (auto c = best([](const Candidate& c) { return c.normalized.valid; })) return c;
-  return best([](const Candidate&) { return true; });
-}
-
 json error_json(const Error& e) {
   json j = {{"kind", to_string(e.kind())}, {"message", e.reason()}};
   if (e.context().page) j["page"] = *e.context().page;
@@ -133,16 +116,20 @@ fs::path output_path(const fs::path& out_dir, const InputFile& input) {
   return out_dir / (input.relative.generic_string() + ".json");
 }
 
-std::optional<std::string> current_output(const fs::path& output, const std::string& source_sha256, const RunOptions& o) {
+std::optional<std::string> current_output(const fs::path& output, const std::string& source_sha256, const RunOptions& o,
+                                          int* page_count) {
   std::ifstream in(output);
   if (!in) return std::nullopt;
   const auto j = json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   try {
     if (j.at("source").at("sha256") != source_sha256 || j.at("schema").at("sha256") != o.schema.sha256 ||
-        j.at("model").at("sha256") != o.model_sha256 || j.at("model").at("precision") != o.precision)
+        j.at("model").at("sha256") != o.model_sha256 || j.at("model").at("precision") != o.precision ||
+        j.at("model").value("prompt_style", "") != o.prompt_style)  // other prompts, other answers
       return std::nullopt;
     if (j.at("status") == "failed") return std::nullopt;  // failures are retried
+    if (const auto& pc = j.at("source").value("page_count", json()); page_count && pc.is_number_integer())
+      *page_count = pc.get<int>();
   } catch (const json::exception&) {
     return std::nullopt;
   }
@@ -162,7 +149,7 @@ void open_document(DocumentJob& job, const RunOptions& o) {
   const auto path = job.input.path;
   job.sha256 = call_with_deadline([path] { return sha256_file_hex(path); }, job.deadline, "reading the file");
   if (!o.force)
-    if (auto why = current_output(job.output, job.sha256, o)) {
+    if (auto why = current_output(job.output, job.sha256, o, &job.page_count)) {
       job.skip_reason = *why;
       return;
     }
@@ -196,7 +183,9 @@ json document_json(DocumentJob& job, const RunOptions& o, std::string& status) {
   std::vector<std::string> missing;
   for (std::size_t f = 0; f < o.schema.fields.size(); ++f) {
     const Field& field = o.schema.fields[f];
-    const auto& cs = job.candidates.empty() ? std::vector<Candidate>{} : job.candidates[f];
+    // By page: pages finish in any order, the output (and a tie between equal confidences) must not.
+    std::vector<Candidate> cs = job.candidates.empty() ? std::vector<Candidate>{} : job.candidates[f];
+    std::sort(cs.begin(), cs.end(), [](const Candidate& a, const Candidate& b) { return a.page < b.page; });
     json j;
     if (const Candidate* c = choose(cs)) {
       j = candidate_json(*c);
@@ -277,6 +266,8 @@ struct Finisher {
     record["status"] = status;
     record["ms"] = ms_since(job.start);
     manifest.append(record);
+    spdlog::debug("{}: {} ({} pages, {:.0f} ms)", job.input.path.string(), status, job.pages.size(),
+                  record["ms"].get<double>());
     std::lock_guard lock(mutex);
     if (status == "ok") ++summary.ok;
     if (status == "skipped") ++summary.skipped;
@@ -292,7 +283,7 @@ struct Finisher {
       if (job.error && job.error->context().page) why += " (page " + std::to_string(*job.error->context().page) + ")";
       summary.problems.emplace_back(job.input.path.string(), "failed: " + why);
     }
-    if (options.progress && status != "interrupted") options.progress->document_done(status == "ok" || status == "skipped");
+    if (options.progress && status != "interrupted") options.progress->document_done(status != "failed");
   }
 };
 
@@ -304,6 +295,13 @@ RunSummary run_documents(const std::vector<InputFile>& inputs, PageModel& model,
   const int threads = std::max(1, o.threads);
   const int pages_in_flight = std::max(1, o.pages_in_flight);
   auto interrupted = [&] { return o.interrupted && o.interrupted->load(); };
+
+  // A process killed between creating a temporary file and renaming it leaves a hidden .X.json.tmp-N
+  // behind. Only old ones go: another shard writing into the same folder may be mid-write right now.
+  std::error_code ec;
+  if (fs::is_directory(o.out_dir, ec))
+    for (const auto& p : remove_stale_temp_files(o.out_dir, fs::file_time_type::clock::now() - kStaleTempAge))
+      spdlog::info("removed {}, left by a run that was killed while writing", p.string());
 
   CoreLease lease(threads);
   EngineThread engine_thread;
@@ -463,6 +461,7 @@ std::vector<PlannedDocument> plan_documents(const std::vector<InputFile>& inputs
       if (!job.skip_reason.empty()) {
         p.skip = true;
         p.reason = job.skip_reason;
+        p.pages = job.page_count;  // from the existing output: the document is not opened again
       } else {
         p.pages = static_cast<int>(job.pages.size());
       }

@@ -52,9 +52,10 @@ struct RunSummary {
 // The output file of an input: OUT/<relative>.json.
 std::filesystem::path output_path(const std::filesystem::path& out_dir, const InputFile& input);
 
-// Why a document needs no work ("up to date"), or nullopt. Reads the existing output, if any.
+// Why a document needs no work ("up to date"), or nullopt. Reads the existing output, if any, and then
+// sets *page_count (when given) to the page count it records.
 std::optional<std::string> current_output(const std::filesystem::path& output, const std::string& source_sha256,
-                                          const RunOptions& options);
+                                          const RunOptions& options, int* page_count = nullptr);
 
 RunSummary run_documents(const std::vector<InputFile>& inputs, PageModel& model, const RunOptions& options);
 
@@ -63,7 +64,7 @@ struct PlannedDocument {
   InputFile input;
   bool skip = false;
   std::string reason;  // skip reason, or the error that would fail it
-  int pages = -1;
+  int pages = -1;      // to process; for a skipped one, its page count (from its output); -1 when failing
 };
 std::vector<PlannedDocument> plan_documents(const std::vector<InputFile>& inputs, const RunOptions& options);
 

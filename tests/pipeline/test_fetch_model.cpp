@@ -208,6 +208,26 @@ BOOST_AUTO_TEST_CASE(a_file_that_does_not_match_its_hash_is_refused) {
   BOOST_TEST(!fs::exists(dir.path() / "Tiny-Instruct" / "config.json"));
 }
 
+BOOST_AUTO_TEST_CASE(the_cli_downloads_from_the_given_endpoint) {
+  FakeHub hub("TestOrg/Tiny-Instruct", checkpoint());
+  folio::test::TempDir dir;
+  const std::string cmd = folio::test::folio_bin() + " fetch-model TestOrg/Tiny-Instruct --endpoint " + hub.endpoint() +
+                          " --dir " + dir.path().string();
+  const fs::path folder = dir.path() / "Tiny-Instruct";
+  auto r = folio::test::run_command("HF_ENDPOINT=http://127.0.0.1:9 " + cmd + " 2>&1");  // the flag wins
+  BOOST_TEST(r.status == 0, r.out);
+  std::size_t files = 0;
+  for (const auto& e : fs::directory_iterator(checkpoint())) {
+    BOOST_TEST(read_file(folder / e.path().filename()) == read_file(e.path()), e.path().filename());
+    ++files;
+  }
+  BOOST_TEST(r.out.find(folder.string() + ": " + std::to_string(files) + " files downloaded, 0 already present") !=
+                 std::string::npos, r.out);
+  r = folio::test::run_command(cmd + " 2>&1");
+  BOOST_TEST(r.status == 0, r.out);
+  BOOST_TEST(r.out.find("0 files downloaded, " + std::to_string(files) + " already present") != std::string::npos, r.out);
+}
+
 BOOST_AUTO_TEST_CASE(without_network_it_says_what_to_download_and_where) {
   folio::test::TempDir dir;
   const auto r = folio::test::run_command(folio::test::folio_bin() + " fetch-model smolvlm-256m --endpoint http://127.0.0.1:9 --dir " +
