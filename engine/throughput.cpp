@@ -87,7 +87,7 @@ ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles
   for (auto& id : ids) id = token(rng);
   const int P = r.prefill_tokens;
   auto cache = text.new_cache(P + Q * tail);
-  r.prefill_s = timed(o.prefill || o.decode ? o.repetitions : 0, [&] {
+  r.prefill_s = timed(o.prefill ? o.repetitions : (o.decode ? 1 : 0), [&] {
     cache.length = 0;
     auto x = text.embed(ids);
     text.forward(x, P, cache);

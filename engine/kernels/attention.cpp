@@ -351,9 +351,12 @@ void attention_shared_prefix(const float* q, const float* k, const float* v, con
 }  // namespace
 
 void attention_ranges(const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges* ranges,
-                      float scale, float* out) {
-  bool shared = s.queries > 0 && ranges[0].prefix > 0 && s.key_stride() == 1;
+                      float scale, float* out, const PackedKv* prefix) {
+  bool shared = s.queries > 0 && ranges[0].prefix > 0;
   for (int r = 1; r < s.queries && shared; ++r) shared = ranges[r].prefix == ranges[0].prefix;
+  if (prefix && shared && prefix->keys == ranges[0].prefix)
+    return attention_packed_prefix(q, k, v, s, ranges, *prefix, scale, out);
+  shared = shared && s.key_stride() == 1;
   // Enough query vectors share the prefix for a GEMM to beat the per-span loops.
   if (shared && s.queries * (s.heads / s.kv_heads) >= kMinQueriesForMatmul)
     return attention_shared_prefix(q, k, v, s, ranges, scale, out);

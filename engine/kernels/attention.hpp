@@ -2,6 +2,9 @@
 // heads (query head h reads kv head h / (heads / kv_heads)) and an optional causal mask.
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include "engine/kernels/linear.hpp"
 
 namespace folio::engine::kernels {
@@ -46,10 +49,30 @@ struct KeyRanges {
   int tail = 0;
 };
 
+// K and V of keys [0, keys) packed in one precision of the products, per kv head and key-major, keys padded
+// with zeros to a multiple of 128: what the products of long query runs read, and what a page's shared
+// prompt prefix is packed into once, for the many decode steps of its questions that read it again.
+// Int8: K per key (scale and sum of the quantised values), V per channel.
+struct PackedKv {
+  AttentionProducts products = AttentionProducts::F32;
+  int kv_heads = 0, keys = 0, padded = 0, hd = 0;
+  std::vector<float> kf, vf;
+  std::vector<std::uint16_t> kb, vb;
+  std::vector<std::int8_t> k8, v8;
+  std::vector<float> k_scale, v_scale;
+  std::vector<std::int32_t> k_sum;
+};
+
+// Packs keys [0, shape.keys) of k and v (laid out as `shape` says) in shape.products (bf16 only where the
+// CPU multiplies it natively, else f32).
+void pack_kv(const float* k, const float* v, const AttentionShape& shape, PackedKv& out);
+
 // Attention for `shape.queries` rows, row r seeing ranges[r] (keys / first_query_position unused):
 // decode steps of several questions at once and their suffixes. Keys are split in blocks whose partial
 // softmaxes are merged, so that a few rows still spread over every core and K/V are read once a step.
+// With `prefix` (packed keys [0, prefix->keys), every row's ranges[r].prefix equal to it), the prefix part
+// runs as two matrix products per query head on the packed keys instead.
 void attention_ranges(const float* q, const float* k, const float* v, const AttentionShape& shape,
-                      const KeyRanges* ranges, float scale, float* out);
+                      const KeyRanges* ranges, float scale, float* out, const PackedKv* prefix = nullptr);
 
 }  // namespace folio::engine::kernels

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "engine/kernels/dnnl_context.hpp"
+#include "engine/kernels/softmax.hpp"
 #include "engine/kernels/vector_math.hpp"
 
 namespace folio::engine::kernels {
@@ -50,17 +51,6 @@ inline std::uint16_t bf16_of(float f) {
   return static_cast<std::uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);  // round to nearest even
 }
 
-// K and V of every kv head in the product type: [kv head][key (padded)][dim]. Int8 adds K's per-key scale
-// and sum of quantised values (for the zero point of Q), and V's per-channel scale.
-struct Packed {
-  int kv_heads = 0, keys = 0, padded = 0, hd = 0;
-  std::vector<float> kf, vf;
-  std::vector<std::uint16_t> kb, vb;
-  std::vector<std::int8_t> k8, v8;
-  std::vector<float> k_scale, v_scale;
-  std::vector<std::int32_t> k_sum;
-};
-
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_key(const float* x, int hd, std::int8_t* q,
                                                                                  float* scale, std::int32_t* sum) {
   float amax = 0.0f;
@@ -76,7 +66,8 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantiz
   *sum = s;
 }
 
-void pack(const float* k, const float* v, const AttentionShape& s, AttentionProducts products, Packed& p) {
+void pack_into(const float* k, const float* v, const AttentionShape& s, AttentionProducts products, PackedKv& p) {
+  p.products = products;
   const int Hk = s.kv_heads, hd = s.head_dim, Kt = s.keys, Kp = round_up(Kt, kKeyAlign);
   p.kv_heads = Hk;
   p.keys = Kt;
@@ -309,7 +300,7 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float softma
   return 0.0f;
 }
 
-void run_item(const float* q, const AttentionShape& s, const Packed& pk, AttentionProducts products, float scale,
+void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, AttentionProducts products, float scale,
               int h, int i0, int rows, float* out) {
   const int group = s.heads / s.kv_heads, g = h / group, hd = s.head_dim;
   const bool causal = s.first_query_position >= 0;
@@ -442,13 +433,164 @@ bool native_bf16_products() {
 
 }  // namespace
 
+namespace {
+
+AttentionProducts effective(AttentionProducts p) {
+  return p == AttentionProducts::Bf16 && !native_bf16_products() ? AttentionProducts::F32 : p;
+}
+
+// Prefix scores of one row from the int8 products: zero-point correction, Q and K scales.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void int8_scores(const std::int32_t* acc, int n,
+                                                                                       const std::int32_t* k_sum,
+                                                                                       const float* k_scale, float a,
+                                                                                       float* s) {
+#pragma omp simd
+  for (int j = 0; j < n; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
+}
+
+// One query head of rows that share the packed prefix: Q·Kᵀ over the packed prefix, the rows' own tail
+// scores from the cache, one softmax over both, P·V over the packed prefix plus the tail's values.
+void prefix_item(const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges* ranges,
+                 const PackedKv& pk, float scale, int h, float* out) {
+  const int group = s.heads / s.kv_heads, g = h / group, hd = s.head_dim, rows = s.queries, P = pk.keys,
+            keys = pk.padded;
+  const AttentionProducts products = pk.products;
+  const auto& b = block_primitives(products, rows, keys, hd);
+  const auto& eng = dnnl_engine();
+  thread_local dnnl::stream stream(eng);
+  thread_local ItemScratch sc;
+  const std::size_t kv_at = static_cast<std::size_t>(g) * keys * hd, kg = static_cast<std::size_t>(g) * keys;
+  const std::size_t qn = static_cast<std::size_t>(rows) * hd, sn = static_cast<std::size_t>(rows) * keys;
+  const std::size_t kts = s.key_stride(), kds = s.k_dim_stride;
+  int max_tail = 0;
+  for (int r = 0; r < rows; ++r) max_tail = std::max(max_tail, ranges[r].tail);
+  const std::size_t row_len = static_cast<std::size_t>(keys) + max_tail;
+  float* const row_all = grown(sc.row, static_cast<std::size_t>(rows) * row_len);
+  auto q_row = [&](int r) { return q + static_cast<std::size_t>(r) * s.q_stride + static_cast<std::size_t>(h) * hd; };
+
+  void *q_buf = nullptr, *s_buf = nullptr, *p_buf = nullptr, *o_buf = nullptr;
+  const void *k_buf = nullptr, *v_buf = nullptr;
+  float* qs = grown(sc.q_scale, rows);
+  switch (products) {
+    case AttentionProducts::F32: {
+      float* qf = grown(sc.qf, qn);
+      for (int r = 0; r < rows; ++r) std::copy_n(q_row(r), hd, qf + static_cast<std::size_t>(r) * hd);
+      q_buf = qf, s_buf = grown(sc.sf, sn), p_buf = grown(sc.pf, sn), o_buf = grown(sc.of, qn);
+      k_buf = pk.kf.data() + kv_at, v_buf = pk.vf.data() + kv_at;
+      break;
+    }
+    case AttentionProducts::Bf16: {
+      std::uint16_t* qb = grown(sc.qb, qn);
+      for (int r = 0; r < rows; ++r)
+        for (int t = 0; t < hd; ++t) qb[static_cast<std::size_t>(r) * hd + t] = bf16_of(q_row(r)[t]);
+      q_buf = qb, s_buf = grown(sc.sf, sn), p_buf = grown(sc.pb, sn), o_buf = grown(sc.of, qn);
+      k_buf = pk.kb.data() + kv_at, v_buf = pk.vb.data() + kv_at;
+      break;
+    }
+    case AttentionProducts::Int8: {
+      std::uint8_t* q8 = grown(sc.q8, qn);
+      for (int r = 0; r < rows; ++r) qs[r] = quantize_query(q_row(r), hd, q8 + static_cast<std::size_t>(r) * hd);
+      q_buf = q8, s_buf = grown(sc.s32, sn), p_buf = grown(sc.p8, 2 * sn), o_buf = grown(sc.o32, 2 * qn);
+      k_buf = pk.k8.data() + kv_at, v_buf = pk.v8.data() + kv_at;
+      break;
+    }
+  }
+  dnnl::memory qm(dnnl::memory::desc({rows, hd}, src_type(products), dims{hd, 1}), eng, q_buf);
+  dnnl::memory km(dnnl::memory::desc({hd, keys}, weight_type(products), dims{1, hd}), eng, const_cast<void*>(k_buf));
+  dnnl::memory sm(dnnl::memory::desc({rows, keys}, acc_type(products), dims{keys, 1}), eng, s_buf);
+  b.scores.execute(stream, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
+  stream.wait();
+
+  float* sums = grown(sc.sums, rows);
+  for (int r = 0; r < rows; ++r) {
+    const KeyRanges& kr = ranges[r];
+    float* row = row_all + r * row_len;
+    const std::size_t at = static_cast<std::size_t>(r) * keys;
+    if (products == AttentionProducts::Int8)
+      int8_scores(static_cast<const std::int32_t*>(s_buf) + at, P, pk.k_sum.data() + kg, pk.k_scale.data() + kg,
+                  qs[r] * scale, row);
+    else
+      for (int j = 0; j < P; ++j) row[j] = static_cast<const float*>(s_buf)[at + j] * scale;
+    // The row's own tail, exact in f32 from the cache.
+    float* tail = row + P;
+    std::fill(tail, tail + kr.tail, 0.0f);
+    for (int t = 0; t < hd; ++t) {
+      const float qt = q_row(r)[t] * scale;
+      const float* kt = k + (static_cast<std::size_t>(g) * hd + t) * kds;
+      for (int j = 0; j < kr.tail; ++j) tail[j] += qt * kt[(kr.tail_begin + j) * kts];
+    }
+    const ExpSum e = exp_minus_max(row, P + kr.tail);
+    sums[r] = e.sum;
+    switch (products) {
+      case AttentionProducts::F32: {
+        float* pf = static_cast<float*>(p_buf) + at;
+        std::copy_n(row, P, pf);
+        std::fill(pf + P, pf + keys, 0.0f);
+        break;
+      }
+      case AttentionProducts::Bf16: {
+        std::uint16_t* pb = static_cast<std::uint16_t*>(p_buf) + at;
+        for (int j = 0; j < P; ++j) pb[j] = bf16_of(row[j]);
+        std::fill(pb + P, pb + keys, std::uint16_t{0});
+        break;
+      }
+      case AttentionProducts::Int8: {
+        std::uint8_t* hi = static_cast<std::uint8_t*>(p_buf) + at;
+        std::uint8_t* lo = hi + sn;
+        weights_to_u8_planes(row, P, hi, lo);
+        std::fill(hi + P, hi + keys, std::uint8_t{0});
+        std::fill(lo + P, lo + keys, std::uint8_t{0});
+        break;
+      }
+    }
+  }
+  const dnnl::memory::dim PR = static_cast<dnnl::memory::dim>(rows) * p_planes(products);
+  dnnl::memory pm(dnnl::memory::desc({PR, keys}, src_type(products), dims{keys, 1}), eng, p_buf);
+  dnnl::memory vm(dnnl::memory::desc({keys, hd}, weight_type(products), dims{hd, 1}), eng, const_cast<void*>(v_buf));
+  dnnl::memory om(dnnl::memory::desc({PR, hd}, acc_type(products), dims{hd, 1}), eng, o_buf);
+  b.values.execute(stream, {{DNNL_ARG_SRC, pm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, om}});
+  stream.wait();
+
+  for (int r = 0; r < rows; ++r) {
+    const KeyRanges& kr = ranges[r];
+    float* o = out + static_cast<std::size_t>(r) * s.out_stride + static_cast<std::size_t>(h) * hd;
+    if (products == AttentionProducts::Int8) {
+      const std::int32_t* ohi = static_cast<const std::int32_t*>(o_buf) + static_cast<std::size_t>(r) * hd;
+      const std::int32_t* olo = ohi + qn;
+      const float* vs = pk.v_scale.data() + static_cast<std::size_t>(g) * hd;
+      for (int t = 0; t < hd; ++t)
+        o[t] = (static_cast<float>(ohi[t]) + static_cast<float>(olo[t]) * (1.0f / 255.0f)) * vs[t] * (1.0f / 255.0f);
+    } else {
+      std::copy_n(static_cast<const float*>(o_buf) + static_cast<std::size_t>(r) * hd, hd, o);
+    }
+    const float* tail = row_all + r * row_len + P;
+    for (int j = 0; j < kr.tail; ++j) {
+      const float* vj = v + static_cast<std::size_t>(kr.tail_begin + j) * s.kv_stride + static_cast<std::size_t>(g) * hd;
+      for (int t = 0; t < hd; ++t) o[t] += tail[j] * vj[t];
+    }
+    const float inv = 1.0f / sums[r];
+    for (int t = 0; t < hd; ++t) o[t] *= inv;
+  }
+}
+
+}  // namespace
+
+void pack_kv(const float* k, const float* v, const AttentionShape& s, PackedKv& out) {
+  pack_into(k, v, s, effective(s.products), out);
+}
+
+void attention_packed_prefix(const float* q, const float* k, const float* v, const AttentionShape& s,
+                             const KeyRanges* ranges, const PackedKv& prefix, float scale, float* out) {
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int h = 0; h < s.heads; ++h) prefix_item(q, k, v, s, ranges, prefix, scale, h, out);
+}
+
 void attention_query_blocks(const float* q, const float* k, const float* v, const AttentionShape& s, float scale,
                             float* out) {
-  AttentionProducts products = s.products;
-  if (products == AttentionProducts::Bf16 && !native_bf16_products()) products = AttentionProducts::F32;
-  thread_local Packed packed;
-  pack(k, v, s, products, packed);
-  const Packed& pk = packed;
+  const AttentionProducts products = effective(s.products);
+  thread_local PackedKv packed;
+  pack_into(k, v, s, products, packed);
+  const PackedKv& pk = packed;
   const int padded_keys = round_up(s.keys, kKeyAlign);
   const int block = std::clamp(static_cast<int>(kScoreBytes / (4u * padded_keys)) / 16 * 16, 16, 256);
   const int blocks = (s.queries + block - 1) / block;

@@ -18,6 +18,14 @@ using kernels::Linear;
 
 namespace {
 
+// The prefix every row of a placement shares (0 if they differ): the page prefix of its questions.
+int shared_prefix(const TextDecoder::Placement& p) {
+  if (p.ranges.empty()) return 0;
+  for (const auto& r : p.ranges)
+    if (r.prefix != p.ranges.front().prefix) return 0;
+  return p.ranges.front().prefix;
+}
+
 // The decoder's layers take 16-bit activations in int8 (two u8 planes): see linear_int8.cpp.
 constexpr auto kTwoPlanes = kernels::Int8Input::TwoPlanes;
 
@@ -92,6 +100,7 @@ void TextDecoder::forward(std::vector<float>& x, int rows, KvCache& cache,
   if (start + rows > cache.capacity)
     throw Error(ErrorKind::Input, "the prompt and answer need " + std::to_string(start + rows) +
                                       " positions, more than the " + std::to_string(cache.capacity) + " available");
+  cache.unpack();
   run_layers(x, rows, cache, nullptr, start, last_rows);
   cache.length = start + rows;
 }
@@ -105,6 +114,9 @@ void TextDecoder::forward(std::vector<float>& x, const Placement& p, KvCache& ca
         p.positions[r] >= config_.max_position_embeddings)
       throw Error(ErrorKind::Input, "a question's tokens do not fit the cache or the model's positions");
   }
+  // A row written inside a packed prefix would leave the packed copy stale.
+  for (int r = 0; r < rows; ++r)
+    if (p.slots[r] < cache.packed_prefix.front().keys) cache.unpack();
   run_layers(x, rows, cache, &p, 0, nullptr);
 }
 
@@ -141,8 +153,16 @@ void TextDecoder::run_layers(std::vector<float>& x, int rows, KvCache& cache, co
     s.k_dim_stride = cache.capacity;
     if (placement) {
       cache.store(static_cast<int>(l), qkv.data() + q_width, qkv_width, rows, placement->slots.data());
+      // Rows sharing the page prefix read it from its packed copy, packed at the first step that needs it.
+      kernels::PackedKv& packed = cache.packed_prefix[l];
+      const int prefix = shared_prefix(*placement);
+      if (prefix > 0 && packed.keys != prefix) {
+        kernels::AttentionShape ps = s;
+        ps.keys = prefix;
+        kernels::pack_kv(cache.k[l].data(), cache.v[l].data(), ps, packed);
+      }
       kernels::attention_ranges(qkv.data(), cache.k[l].data(), cache.v[l].data(), s, placement->ranges.data(), scale,
-                                attn.data());
+                                attn.data(), prefix > 0 ? &packed : nullptr);
     } else {
       cache.store(static_cast<int>(l), qkv.data() + q_width, qkv_width, rows, start);
       kernels::attention(qkv.data(), cache.k[l].data(), cache.v[l].data(), s, scale, attn.data());

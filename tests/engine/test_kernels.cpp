@@ -237,6 +237,35 @@ BOOST_AUTO_TEST_CASE(exp_approx_is_within_a_few_ulp) {
   BOOST_TEST(k::exp_approx(0.0f) == 1.0f);
 }
 
+// Attention of rows over their KeyRanges, in double, with token-major K and V.
+std::vector<double> ranges_reference(const std::vector<float>& q, const std::vector<float>& kk, const std::vector<float>& v,
+                                     const k::AttentionShape& s, const std::vector<k::KeyRanges>& ranges, double scale) {
+  const int hd = s.head_dim;
+  std::vector<double> ref;
+  for (int r = 0; r < s.queries; ++r)
+    for (int h = 0; h < s.heads; ++h) {
+      const int g = h / (s.heads / s.kv_heads);
+      std::vector<int> seen;
+      for (int j = 0; j < ranges[r].prefix; ++j) seen.push_back(j);
+      for (int j = 0; j < ranges[r].tail; ++j) seen.push_back(ranges[r].tail_begin + j);
+      std::vector<double> p;
+      double mx = -1e300, sum = 0;
+      for (int j : seen) {
+        double d = 0;
+        for (int e = 0; e < hd; ++e) d += double(q[r * s.q_stride + h * hd + e]) * kk[j * s.kv_stride + g * hd + e];
+        p.push_back(d * scale);
+        mx = std::max(mx, p.back());
+      }
+      for (auto& x : p) sum += (x = std::exp(x - mx));
+      for (int e = 0; e < hd; ++e) {
+        double o = 0;
+        for (std::size_t t = 0; t < seen.size(); ++t) o += p[t] / sum * v[seen[t] * s.kv_stride + g * hd + e];
+        ref.push_back(o);
+      }
+    }
+  return ref;
+}
+
 BOOST_AUTO_TEST_CASE(attention_over_a_shared_prefix_and_own_tails) {
   // Four rows (say two questions, two steps each) over one cache: a 600-key shared prefix (several key
   // blocks) and tails of their own further on.
@@ -254,29 +283,46 @@ BOOST_AUTO_TEST_CASE(attention_over_a_shared_prefix_and_own_tails) {
              v = random_vector(keys * s.kv_stride, 43);
   std::vector<float> out(4 * s.out_stride);
   k::attention_ranges(q.data(), kk.data(), v.data(), s, ranges.data(), 0.25f, out.data());
-  std::vector<double> ref;
-  for (int r = 0; r < 4; ++r)
-    for (int h = 0; h < heads; ++h) {
-      const int g = h / (heads / kv_heads);
-      std::vector<int> seen;
-      for (int j = 0; j < ranges[r].prefix; ++j) seen.push_back(j);
-      for (int j = 0; j < ranges[r].tail; ++j) seen.push_back(ranges[r].tail_begin + j);
-      std::vector<double> p;
-      double mx = -1e300, sum = 0;
-      for (int j : seen) {
-        double d = 0;
-        for (int e = 0; e < hd; ++e) d += double(q[r * s.q_stride + h * hd + e]) * kk[j * s.kv_stride + g * hd + e];
-        p.push_back(d * 0.25);
-        mx = std::max(mx, p.back());
-      }
-      for (auto& x : p) sum += (x = std::exp(x - mx));
-      for (int e = 0; e < hd; ++e) {
-        double o = 0;
-        for (std::size_t t = 0; t < seen.size(); ++t) o += p[t] / sum * v[seen[t] * s.kv_stride + g * hd + e];
-        ref.push_back(o);
-      }
-    }
+  const auto ref = ranges_reference(q, kk, v, s, ranges, 0.25);
   BOOST_TEST(max_err(out, ref) < 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
+  // A page prefix of 1,100 keys packed once, read by 1 and by 10 questions with tails of their own (as the
+  // decoder's steps do); K dimension-major as the cache keeps it.
+  const int heads = 9, kv_heads = 3, hd = 64, prefix = 1100, capacity = 1400;
+  for (const auto& [products, tolerance] : {std::pair{k::AttentionProducts::F32, 1e-5},
+                                            std::pair{k::AttentionProducts::Int8, 3e-2}})
+    for (const int rows : {1, 10}) {
+      k::AttentionShape s;
+      s.queries = rows;
+      s.heads = heads;
+      s.kv_heads = kv_heads;
+      s.head_dim = hd;
+      s.q_stride = heads * hd;
+      s.kv_stride = kv_heads * hd;
+      s.out_stride = heads * hd;
+      s.products = products;
+      std::vector<k::KeyRanges> ranges;
+      for (int r = 0; r < rows; ++r) ranges.push_back({prefix, prefix + 20 * r, 1 + r % 7});
+      const auto q = random_vector(rows * s.q_stride, 51), kk = random_vector(capacity * s.kv_stride, 52, 2.0f),
+                 v = random_vector(capacity * s.kv_stride, 53);
+      std::vector<float> kt(std::size_t(s.kv_stride) * capacity);
+      for (int j = 0; j < capacity; ++j)
+        for (int e = 0; e < s.kv_stride; ++e) kt[std::size_t(e) * capacity + j] = kk[j * s.kv_stride + e];
+      auto st = s;
+      st.k_token_stride = 1;
+      st.k_dim_stride = capacity;
+      k::PackedKv packed;
+      auto ps = st;
+      ps.keys = prefix;
+      k::pack_kv(kt.data(), v.data(), ps, packed);
+      BOOST_TEST(packed.keys == prefix);
+      std::vector<float> out(rows * s.out_stride, 42.0f);
+      k::attention_ranges(q.data(), kt.data(), v.data(), st, ranges.data(), 0.125f, out.data(), &packed);
+      BOOST_TEST(max_err(out, ranges_reference(q, kk, v, s, ranges, 0.125)) < tolerance,
+                 "products " << int(products) << " rows " << rows);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(pixel_shuffle_is_transformers_reshape_chain) {
