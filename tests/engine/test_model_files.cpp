@@ -1,6 +1,7 @@
 // Model files: the safetensors reader refuses every kind of damaged file with its own error naming the
 // file and tensor; sharded checkpoints load the same bytes as single files; config defaults and refusals;
-// incomplete folders; .npy round trips; `folio inspect` and `folio tokenize` on the reference checkpoint.
+// incomplete folders; .npy round trips and .npz archives;
+// `folio inspect` and `folio tokenize` on the reference checkpoint.
 #include <boost/test/unit_test.hpp>
 
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "engine/engine.hpp"
 #include "engine/io/model_folder.hpp"
 #include "engine/io/npy.hpp"
+#include "engine/io/npz.hpp"
 #include "engine/io/safetensors.hpp"
 #include "engine/model/config.hpp"
 #include "engine/text/tokenizer.hpp"
@@ -353,6 +355,31 @@ BOOST_AUTO_TEST_CASE(npy_round_trip) {
   BOOST_TEST((fs::file_size(dir.path() / "f.npy") - 6 * 4) % 64 == 0u);
   std::ofstream(dir.path() / "bad.npy") << "not numpy";
   BOOST_TEST(contains(error_of([&] { eng::read_npy(dir.path() / "bad.npy"); }), "bad.npy"));
+}
+
+BOOST_AUTO_TEST_CASE(npz_members_and_damage) {
+  // The reference archive: every member decodes to the shape golden.json gives.
+  const auto dir = folio::test::reference_dir() / "tiny-a" / "cases" / "receipt";
+  std::ifstream in(dir / "golden.json");
+  const auto golden = json::parse(in);
+  const auto arrays = eng::read_npz(dir / "pixel_arrays.npz");
+  BOOST_TEST(arrays.size() == 3u);
+  for (const auto& [name, a] : arrays)
+    BOOST_TEST((a.shape == golden["tensors"][name]["shape"].get<std::vector<std::int64_t>>()), name);
+  // A flipped byte inside the first member's deflate data, and a truncated archive: named errors.
+  folio::test::TempDir tmp;
+  const auto f = tmp.path() / "damaged.npz";
+  std::ifstream src(dir / "pixel_arrays.npz", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(src)), {});
+  bytes[bytes.size() / 4] = static_cast<char>(bytes[bytes.size() / 4] ^ 0x5a);
+  std::ofstream(f, std::ios::binary) << bytes;
+  auto e = error_of([&] { eng::read_npz(f); });
+  BOOST_TEST(contains(e, f.string()), e);
+  BOOST_TEST(contains(e, "pixel_values_u8"), e);
+  std::ofstream(f, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  e = error_of([&] { eng::read_npz(f); });
+  BOOST_TEST(contains(e, f.string()), e);
+  BOOST_TEST(contains(e, "end-of-directory"), e);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
