@@ -1,6 +1,6 @@
 // Model files: the safetensors reader refuses every kind of damaged file with its own error naming the
 // file and tensor; sharded checkpoints load the same bytes as single files; config defaults and refusals;
-// incomplete folders; .npy round trips and .npz archives;
+// incomplete folders; tokenizer configs; .npy round trips and .npz archives;
 // `folio inspect` and `folio tokenize` on the reference checkpoint.
 #include <boost/test/unit_test.hpp>
 
@@ -15,6 +15,7 @@
 #include "engine/io/npz.hpp"
 #include "engine/io/safetensors.hpp"
 #include "engine/model/config.hpp"
+#include "engine/text/prompt.hpp"
 #include "engine/text/tokenizer.hpp"
 #include "support/paths.hpp"
 
@@ -336,6 +337,98 @@ BOOST_AUTO_TEST_CASE(unsupported_features_are_refused_by_name) {
       BOOST_TEST(contains(e, "config.json"), e);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(tokenizer_config_is_typed_with_the_library_defaults) {
+  // The reference file, against its own JSON.
+  std::ifstream in(checkpoint() / "tokenizer_config.json");
+  const auto ref = json::parse(in);
+  const auto t = eng::load_tokenizer_config(checkpoint() / "tokenizer_config.json");
+  BOOST_TEST(t.bos_token == ref["bos_token"].get<std::string>());
+  BOOST_TEST(t.eos_token == ref["eos_token"].get<std::string>());
+  BOOST_TEST(t.pad_token == ref["pad_token"].get<std::string>());
+  BOOST_TEST(t.unk_token == ref["unk_token"].get<std::string>());
+  BOOST_TEST_REQUIRE(t.model_max_length.has_value());
+  BOOST_TEST(*t.model_max_length == ref["model_max_length"].get<std::int64_t>());
+  BOOST_TEST(t.chat_template == ref["chat_template"].get<std::string>());
+  BOOST_TEST(t.tokenizer_class == ref["tokenizer_class"].get<std::string>());
+  BOOST_TEST(!t.add_bos_token);  // not in the file: GPT2Tokenizer's default
+  BOOST_TEST(!t.add_eos_token);
+  // The folder carries it, and the prompt uses its template when chat_template.json is absent.
+  BOOST_TEST(eng::open_model_folder(checkpoint()).tokenizer.eos_token == t.eos_token);
+
+  folio::test::TempDir dir;
+  const auto f = dir.path() / "tokenizer_config.json";
+  auto load = [&](const json& j) {
+    std::ofstream(f) << j.dump();
+    return eng::load_tokenizer_config(f);
+  };
+  // Missing keys: no special tokens, no length limit, no BOS/EOS added, no template.
+  const auto d = load(json::object());
+  BOOST_TEST(d.bos_token.empty());
+  BOOST_TEST(d.eos_token.empty());
+  BOOST_TEST(d.pad_token.empty());
+  BOOST_TEST(d.unk_token.empty());
+  BOOST_TEST(!d.model_max_length.has_value());
+  BOOST_TEST(!d.add_bos_token);
+  BOOST_TEST(!d.add_eos_token);
+  BOOST_TEST(d.chat_template.empty());
+  // AddedToken objects, flags, transformers' VERY_LARGE_INTEGER, named templates.
+  const auto o = load(json::parse(R"({"bos_token": {"__type": "AddedToken", "content": "<s>", "lstrip": false},
+      "eos_token": {"content": "</s>"}, "add_bos_token": true, "add_eos_token": true,
+      "model_max_length": 1000000000000000019884624838656,
+      "chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]})"));
+  BOOST_TEST(o.bos_token == "<s>");
+  BOOST_TEST(o.eos_token == "</s>");
+  BOOST_TEST(o.add_bos_token);
+  BOOST_TEST(o.add_eos_token);
+  BOOST_TEST(!o.model_max_length.has_value());
+  BOOST_TEST(o.chat_template == "D");
+  struct Bad {
+    json j;
+    const char* key;
+  };
+  for (const auto& b : std::vector<Bad>{{{{"bos_token", 5}}, "bos_token"},
+                                        {{{"eos_token", {{"lstrip", true}}}}, "eos_token"},
+                                        {{{"add_bos_token", "yes"}}, "add_bos_token"},
+                                        {{{"model_max_length", -3}}, "model_max_length"},
+                                        {{{"model_max_length", "8192"}}, "model_max_length"},
+                                        {{{"chat_template", 7}}, "chat_template"},
+                                        {{{"chat_template", {{{"name", "tool_use"}, {"template", "T"}}}}}, "chat_template"}}) {
+    BOOST_TEST_CONTEXT(b.j.dump()) {
+      std::ofstream(f) << b.j.dump();
+      const auto e = error_of([&] { eng::load_tokenizer_config(f); });
+      BOOST_TEST(contains(e, f.string()), e);
+      BOOST_TEST(contains(e, b.key), e);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(tokenizer_config_template_and_bos_reach_the_prompt) {
+  const auto tok = eng::text::Tokenizer::load(checkpoint() / "tokenizer.json");
+  const auto config = eng::load_model_config(checkpoint() / "config.json");
+  const eng::text::ImageLayout layout{1, 2, config.tokens_per_tile()};
+  const auto reference = eng::text::PromptBuilder::load(checkpoint(), tok, config.image_token_id, eng::text::PromptStyle::Chat)
+                             .build("What is the total?", layout);
+  // Without chat_template.json the template comes from tokenizer_config.json: the same prompt.
+  folio::test::TempDir dir;
+  copy_configs(dir.path());
+  fs::remove(dir.path() / "chat_template.json");
+  const auto from_config = eng::text::PromptBuilder::load(dir.path(), tok, config.image_token_id, eng::text::PromptStyle::Chat)
+                               .build("What is the total?", layout);
+  BOOST_TEST(from_config.ids == reference.ids);
+  // add_bos_token puts the BOS id first (transformers' tokenizer call does the same).
+  std::ifstream in(checkpoint() / "tokenizer_config.json");
+  auto tc = json::parse(in);
+  tc["add_bos_token"] = true;
+  fs::remove(dir.path() / "tokenizer_config.json");  // the copy keeps the reference's read-only mode
+  std::ofstream(dir.path() / "tokenizer_config.json") << tc.dump();
+  const auto with_bos = eng::text::PromptBuilder::load(dir.path(), tok, config.image_token_id, eng::text::PromptStyle::Chat)
+                            .build("What is the total?", layout);
+  BOOST_TEST_REQUIRE(with_bos.ids.size() == reference.ids.size() + 1);
+  BOOST_TEST(with_bos.ids.front() == *tok.token_id(tc["bos_token"].get<std::string>()));
+  BOOST_TEST(std::equal(reference.ids.begin(), reference.ids.end(), with_bos.ids.begin() + 1));
+  BOOST_TEST(with_bos.prefix_length == reference.prefix_length + 1);
 }
 
 BOOST_AUTO_TEST_CASE(npy_round_trip) {
