@@ -1,6 +1,6 @@
 // Model files: the safetensors reader refuses every kind of damaged file with its own error naming the
 // file and tensor; sharded checkpoints load the same bytes as single files; config defaults and refusals;
-// incomplete folders; tokenizer configs; .npy round trips and .npz archives;
+// incomplete folders; index, generation and tokenizer configs; .npy round trips and .npz archives;
 // `folio inspect` and `folio tokenize` on the reference checkpoint.
 #include <boost/test/unit_test.hpp>
 
@@ -253,6 +253,71 @@ BOOST_AUTO_TEST_CASE(missing_tensor_and_wrong_shape_are_named_at_load) {
   }
 }
 
+// Each defect of a sharded checkpoint's index is its own error naming the index (or the shard).
+BOOST_AUTO_TEST_CASE(index_defects_are_named) {
+  const auto single = eng::WeightFiles::open(checkpoint());
+  const auto all = single.all();
+  BOOST_TEST_REQUIRE(all.size() >= 2u);
+  const std::string a = "model-00001-of-00002.safetensors", b = "model-00002-of-00002.safetensors";
+  // Shards: the first tensor in a, the rest in b; `extra_in_a` also stores the second tensor in a.
+  auto make = [&](const fs::path& folder, const json& weight_map, bool extra_in_a) {
+    std::vector<const eng::TensorInfo*> in_a{all[0]}, in_b(all.begin() + 1, all.end());
+    if (extra_in_a) in_a.push_back(all[1]);
+    rewrite(in_a, folder / a, [](const std::string&, json&) { return true; });
+    rewrite(in_b, folder / b, [](const std::string&, json&) { return true; });
+    std::ofstream(folder / "model.safetensors.index.json") << json{{"metadata", json::object()}, {"weight_map", weight_map}}.dump();
+  };
+  json good = json::object();
+  good[all[0]->name] = a;
+  for (std::size_t i = 1; i < all.size(); ++i) good[all[i]->name] = b;
+  auto open_error = [](const fs::path& folder) { return error_of([&] { eng::WeightFiles::open(folder); }); };
+  {
+    folio::test::TempDir dir;
+    make(dir.path(), good, /*extra_in_a=*/true);
+    const auto e = open_error(dir.path());
+    BOOST_TEST(contains(e, "tensor stored twice"), e);
+    BOOST_TEST(contains(e, all[1]->name), e);
+    BOOST_TEST(contains(e, a), e);
+    BOOST_TEST(contains(e, b), e);
+  }
+  {
+    folio::test::TempDir dir;
+    json wrong = good;
+    wrong[all[1]->name] = a;  // it lives in b
+    make(dir.path(), wrong, false);
+    const auto e = open_error(dir.path());
+    BOOST_TEST(contains(e, "the index puts tensor " + all[1]->name + " in " + a + ", which does not hold it"), e);
+    BOOST_TEST(contains(e, "model.safetensors.index.json"), e);
+  }
+  struct Bad {
+    const char* what;
+    json weight_map;
+    const char* expect;
+  };
+  json not_a_name = good;
+  not_a_name[all[0]->name] = 3;
+  json outside = good;
+  outside[all[0]->name] = "../" + a;
+  for (const auto& c : std::vector<Bad>{{"not an object", json::array({a, b}), "needs a \"weight_map\" object"},
+                                        {"not a file name", not_a_name, "weight_map value is not a file name"},
+                                        {"outside the folder", outside, "names a file outside the folder"}}) {
+    BOOST_TEST_CONTEXT(c.what) {
+      folio::test::TempDir dir;
+      make(dir.path(), c.weight_map, false);
+      const auto e = open_error(dir.path());
+      BOOST_TEST(contains(e, c.expect), e);
+      BOOST_TEST(contains(e, (dir.path() / "model.safetensors.index.json").string()), e);
+    }
+  }
+  {
+    folio::test::TempDir dir;
+    std::ofstream(dir.path() / "model.safetensors.index.json") << "{\"weight_map\": ";
+    const auto e = open_error(dir.path());
+    BOOST_TEST(contains(e, "not a valid index"), e);
+    BOOST_TEST(contains(e, "model.safetensors.index.json"), e);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(model_folder_and_configs)
@@ -337,6 +402,60 @@ BOOST_AUTO_TEST_CASE(unsupported_features_are_refused_by_name) {
       BOOST_TEST(contains(e, "config.json"), e);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(generation_config_eos_as_int_and_as_list) {
+  folio::test::TempDir dir;
+  const auto f = dir.path() / "generation_config.json";
+  auto load = [&](const json& j) {
+    std::ofstream(f) << j.dump();
+    return eng::load_generation_config(f);
+  };
+  auto g = load({{"bos_token_id", 1}, {"eos_token_id", 49279}, {"pad_token_id", 2}});
+  BOOST_TEST(g.bos_token_id == 1);
+  BOOST_TEST(g.pad_token_id == 2);
+  BOOST_TEST((g.eos_token_ids == std::vector<int>{49279}));
+  g = load({{"eos_token_id", {2, 49279}}});
+  BOOST_TEST((g.eos_token_ids == std::vector<int>{2, 49279}));
+  BOOST_TEST(g.bos_token_id == -1);  // absent: none
+  BOOST_TEST(g.pad_token_id == -1);
+  BOOST_TEST(load(json::object()).eos_token_ids.empty());
+  // The reference checkpoint's file is read, not assumed.
+  std::ifstream in(checkpoint() / "generation_config.json");
+  const auto ref = json::parse(in);
+  BOOST_TEST((eng::load_generation_config(checkpoint() / "generation_config.json").eos_token_ids ==
+              std::vector<int>{ref["eos_token_id"].get<int>()}));
+  for (const json& bad : {json{{"eos_token_id", "</s>"}}, json{{"eos_token_id", {2, "x"}}}, json{{"eos_token_id", 2.5}},
+                          json{{"bos_token_id", "<s>"}}}) {
+    BOOST_TEST_CONTEXT(bad.dump()) {
+      std::ofstream(f) << bad.dump();
+      const auto e = error_of([&] { eng::load_generation_config(f); });
+      BOOST_TEST(contains(e, f.string()), e);
+      BOOST_TEST(contains(e, bad.begin().key()), e);
+      BOOST_TEST(contains(e, "token id"), e);
+    }
+  }
+  std::ofstream(f) << "[1, 2]";
+  BOOST_TEST(contains(error_of([&] { eng::load_generation_config(f); }), f.string()));
+}
+
+BOOST_AUTO_TEST_CASE(image_seq_len_must_match_the_config) {
+  folio::test::TempDir dir;
+  copy_configs(dir.path());
+  fs::copy(checkpoint() / "model.safetensors", dir.path() / "model.safetensors");
+  const auto per_tile = eng::load_model_config(checkpoint() / "config.json").tokens_per_tile();
+  BOOST_TEST(eng::open_model_folder(dir.path()).image_seq_len == per_tile);
+  const auto processor = dir.path() / "processor_config.json";
+  fs::remove(processor);  // the copy keeps the reference's read-only mode
+  std::ofstream(processor) << json{{"image_seq_len", per_tile + 1}}.dump();
+  auto e = error_of([&] { eng::open_model_folder(dir.path()); });
+  BOOST_TEST(contains(e, processor.string()), e);
+  BOOST_TEST(contains(e, "image_seq_len"), e);
+  BOOST_TEST(contains(e, "is " + std::to_string(per_tile + 1) + " but config.json implies " + std::to_string(per_tile)), e);
+  std::ofstream(processor) << json{{"image_seq_len", "64"}}.dump();
+  e = error_of([&] { eng::open_model_folder(dir.path()); });
+  BOOST_TEST(contains(e, "must be an integer"), e);
+  BOOST_TEST(contains(e, processor.string()), e);
 }
 
 BOOST_AUTO_TEST_CASE(tokenizer_config_is_typed_with_the_library_defaults) {
