@@ -1,11 +1,12 @@
 // Model files: the safetensors reader refuses every kind of damaged file with its own error naming the
 // file and tensor; sharded checkpoints load the same bytes as single files; config defaults and refusals;
 // incomplete folders; index, generation and tokenizer configs; .npy round trips and .npz archives;
-// `folio inspect` and `folio tokenize` on the reference checkpoint.
+// `folio inspect` (memory estimate included) and `folio tokenize` on the reference checkpoint.
 #include <boost/test/unit_test.hpp>
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -15,6 +16,9 @@
 #include "engine/io/npz.hpp"
 #include "engine/io/safetensors.hpp"
 #include "engine/model/config.hpp"
+#include "engine/model/connector.hpp"
+#include "engine/model/siglip_vision.hpp"
+#include "engine/model/smollm_text.hpp"
 #include "engine/text/prompt.hpp"
 #include "engine/text/tokenizer.hpp"
 #include "support/paths.hpp"
@@ -614,15 +618,79 @@ BOOST_AUTO_TEST_CASE(inspect_json_agrees_with_the_files) {
   BOOST_TEST(j["tiles"]["tokens_per_tile"].get<int>() == config.tokens_per_tile());
   BOOST_TEST(j["vocabulary"]["model"].get<int>() == config.text.vocab_size);
   BOOST_TEST(j["special_tokens"]["image"].get<int>() == config.image_token_id);
-  BOOST_TEST(j["memory_mb"]["int8"].get<double>() < j["memory_mb"]["fp32"].get<double>());
-  BOOST_TEST(j["memory_mb"]["fp32"].get<double>() == stored * 4.0 / 1e6, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(j["memory_mb"]["int8"].get<double>() < j["memory_mb"]["bf16"].get<double>());
+  BOOST_TEST(j["memory_mb"]["bf16"].get<double>() < j["memory_mb"]["fp32"].get<double>());
+  BOOST_TEST(j["tokenizer_config"]["eos"] == eng::load_tokenizer_config(checkpoint() / "tokenizer_config.json").eos_token);
 
   const auto text = folio::test::run_command(folio::test::folio_bin() + " inspect " + checkpoint().string());
   BOOST_TEST(text.status == 0);
   BOOST_TEST(contains(text.out, "tokens per tile"));
+  for (const char* part : {"int8:", "bf16:", "fp32:", "linear weights, int8", "int8 per-channel scales and column sums",
+                           "token embeddings, bf16", "KV cache", "activations of one page"})
+    BOOST_TEST(contains(text.out, part), part);
   const auto bad = folio::test::run_command(folio::test::folio_bin() + " inspect /nonexistent-folder 2>&1");
   BOOST_TEST(bad.status != 0);
   BOOST_TEST(contains(bad.out, "/nonexistent-folder"));
+}
+
+// The memory figures of `folio inspect`: the parts add up, the weights are what the loaded layers hold,
+// the KV cache follows the context length, and int8 < bf16 < fp32.
+BOOST_AUTO_TEST_CASE(inspect_memory_adds_up_and_matches_the_loaded_layers) {
+  const auto r = folio::test::run_command(folio::test::folio_bin() + " inspect --json " + checkpoint().string());
+  BOOST_TEST_REQUIRE(r.status == 0, r.out);
+  const auto mem = json::parse(r.out)["memory"];
+  const auto config = eng::load_model_config(checkpoint() / "config.json");
+  BOOST_TEST(mem["context_tokens"].get<int>() == config.text.max_position_embeddings);
+  const std::uint64_t kv = std::uint64_t(config.text.num_layers) * 2 * config.text.num_kv_heads * config.text.head_dim *
+                           mem["context_tokens"].get<std::uint64_t>() * 4;
+  const auto weights = eng::WeightFiles::open(checkpoint());
+  std::map<std::string, std::uint64_t> total;
+  for (const char* p : {"int8", "bf16", "fp32"}) {
+    BOOST_TEST_CONTEXT(p) {
+      const auto& m = mem[p];
+      std::uint64_t sum = 0, biases = 0, linear = 0;
+      for (const auto& w : m["weights"]) {
+        sum += w["bytes"].get<std::uint64_t>();
+        if (w["name"] == "biases") biases = w["bytes"].get<std::uint64_t>();
+        if (w["name"] == "linear_weights") linear = w["bytes"].get<std::uint64_t>();
+      }
+      BOOST_TEST(sum == m["weights_bytes"].get<std::uint64_t>());
+      BOOST_TEST(m["kv_cache"]["bytes"].get<std::uint64_t>() == kv);
+      BOOST_TEST(m["page_activations"]["bytes"].get<std::uint64_t>() > 0u);
+      total[p] = m["total_bytes"].get<std::uint64_t>();
+      BOOST_TEST(total[p] == sum + kv + m["page_activations"]["bytes"].get<std::uint64_t>());
+
+      // The layers, loaded at this precision, report what they hold (biases aside, which they do not count).
+      const auto precision = eng::parse_precision(p);
+      const eng::VisionEncoder vision(config.vision, weights, precision);
+      const eng::Connector connector(config, weights, precision);
+      const eng::TextDecoder text(config.text, weights, precision);
+      const std::uint64_t held = vision.weight_bytes() + connector.weight_bytes() + text.weight_bytes();
+      const std::uint64_t expect = sum - biases;
+      if (precision == folio::engine::kernels::Precision::Int8) {
+        // An int8 layer keeps one weight copy per layout its row-count buckets need: one with VNNI, a
+        // second (AMX tiles, for prefill) on CPUs with AMX, which the estimate does not count.
+        BOOST_TEST(held >= expect);
+        BOOST_TEST(held - expect <= linear);
+      } else {
+        BOOST_TEST(held == expect);
+      }
+    }
+  }
+  BOOST_TEST(total["int8"] < total["bf16"]);
+  BOOST_TEST(total["bf16"] < total["fp32"]);
+  BOOST_TEST(mem["int8"]["weights_bytes"].get<std::uint64_t>() < mem["bf16"]["weights_bytes"].get<std::uint64_t>());
+  BOOST_TEST(mem["bf16"]["weights_bytes"].get<std::uint64_t>() < mem["fp32"]["weights_bytes"].get<std::uint64_t>());
+
+  // A shorter context shrinks only the KV cache, in proportion.
+  const auto shorter = folio::test::run_command(folio::test::folio_bin() + " inspect --json --context 1024 " + checkpoint().string());
+  BOOST_TEST_REQUIRE(shorter.status == 0, shorter.out);
+  const auto m2 = json::parse(shorter.out)["memory"]["int8"];
+  BOOST_TEST(m2["kv_cache"]["bytes"].get<std::uint64_t>() * mem["context_tokens"].get<std::uint64_t>() == kv * 1024);
+  BOOST_TEST(m2["weights_bytes"] == mem["int8"]["weights_bytes"]);
+  BOOST_TEST(m2["page_activations"] == mem["int8"]["page_activations"]);
+  // The page is the largest one the tiling makes, with a prompt that holds all of its image tokens.
+  BOOST_TEST(mem["page_prompt_tokens"].get<int>() > mem["page_frames"].get<int>() * config.tokens_per_tile());
 }
 
 BOOST_AUTO_TEST_CASE(tokenize_json_and_file) {
