@@ -1,5 +1,6 @@
 // `folio ask` end to end: from the reference PNG through ingestion, tiling, tokenizer, prompt and model
-// to transformers' tokens, and --dump files equal to the golden tensors.
+// to transformers' tokens, and --dump files equal to the golden tensors. And the CLI's own usage:
+// --help, --version and every subcommand's --help.
 #include <boost/test/unit_test.hpp>
 
 #include <array>
@@ -7,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "engine/io/npy.hpp"
 #include "support/paths.hpp"
@@ -18,6 +20,17 @@ namespace {
 std::pair<int, std::string> run(const std::string& cmd) {
   auto r = folio::test::run_command(cmd);
   return {r.status, r.out};
+}
+
+// The names listed under "Subcommands:" in a --help text (CLI11: two-space indent, name, description).
+std::vector<std::string> subcommands_of(const std::string& help) {
+  std::vector<std::string> out;
+  const auto at = help.find("\nSubcommands:\n");
+  if (at == std::string::npos) return out;
+  std::istringstream lines(help.substr(at + 14));
+  for (std::string line; std::getline(lines, line) && !line.empty();)
+    if (line.size() > 2 && line.compare(0, 2, "  ") == 0 && line[2] != ' ') out.push_back(line.substr(2, line.find(' ', 2) - 2));
+  return out;
 }
 
 }  // namespace
@@ -79,6 +92,48 @@ BOOST_AUTO_TEST_CASE(several_questions_and_errors) {
                  " --question x 2>/dev/null").first == 3);
   // A page beyond the document: usage error.
   BOOST_TEST(run(base + "--question x --page 5 2>/dev/null").first == 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cli_usage)
+
+// `folio --help`, `folio --version` and `--help` of every subcommand (nested ones too) exit 0 and print
+// their usage; the subcommands are read from the help text, so a new one is covered without an edit.
+BOOST_AUTO_TEST_CASE(help_and_version_exit_0_with_usage) {
+  const std::string bin = folio::test::folio_bin();
+  const auto [rc, help] = run(bin + " --help 2>&1");
+  BOOST_TEST(rc == 0);
+  BOOST_TEST(help.find("Usage: ") != std::string::npos, help);
+  const auto top = subcommands_of(help);
+  for (const char* documented : {"pages", "inspect", "tokenize", "ask", "run", "schema"})
+    BOOST_TEST((std::find(top.begin(), top.end(), documented) != top.end()), documented << " missing from --help");
+
+  const auto [vrc, version] = run(bin + " --version 2>&1");
+  BOOST_TEST(vrc == 0);
+  BOOST_TEST(version.rfind("folio ", 0) == 0u, version);
+  BOOST_TEST(version.find_first_of("0123456789") != std::string::npos, version);
+
+  std::vector<std::string> pending(top.begin(), top.end());
+  std::size_t checked = 0;
+  while (!pending.empty()) {
+    const std::string cmd = pending.back();
+    pending.pop_back();
+    BOOST_TEST_CONTEXT("folio " << cmd << " --help") {
+      const auto [src, out] = run(bin + " " + cmd + " --help 2>&1");
+      BOOST_TEST(src == 0, out);
+      BOOST_TEST(out.find("Usage: ") != std::string::npos, out);
+      BOOST_TEST(out.find(" " + cmd + " ") != std::string::npos, out);  // the usage line names the subcommand
+      for (const auto& sub : subcommands_of(out)) pending.push_back(cmd + " " + sub);
+      ++checked;
+    }
+  }
+  BOOST_TEST(checked > top.size());  // nested subcommands (schema check) were found and checked too
+
+  // No subcommand is a usage error (exit 2) that says what is missing.
+  const auto [nrc, none] = run(bin + " 2>&1");
+  BOOST_TEST(nrc == 2);
+  BOOST_TEST(none.find("subcommand is required") != std::string::npos, none);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
