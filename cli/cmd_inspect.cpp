@@ -24,8 +24,9 @@ namespace {
 nlohmann::json memory(const engine::ModelFiles& files, const engine::text::Tokenizer& tok,
                       const stages::ImageProcessorConfig& image, int context) {
   const auto& c = files.config;
-  const int side = image.longest_edge / image.tile_size;
-  const engine::text::ImageLayout layout{side > 1 ? side : 0, side > 1 ? side : 0, c.tokens_per_tile()};
+  // A square page at the longest edge makes the most tiles (the tiling's own plan, splitting or not).
+  const auto plan = stages::plan_resize(image.longest_edge, image.longest_edge, image);
+  const engine::text::ImageLayout layout{plan.rows, plan.cols, c.tokens_per_tile()};
   const auto prompt = engine::text::PromptBuilder::load(files.dir, tok, c.image_token_id, engine::text::PromptStyle::Chat)
                           .build("", layout);
   const engine::MemoryShape shape{context, layout.frames(), static_cast<int>(prompt.ids.size())};
@@ -138,14 +139,16 @@ void print_text(const nlohmann::json& j) {
   const auto& mem = j["memory"];
   std::cout << fmt::format("memory the engine will need (KV cache for {} positions; the largest page: {} frames, {} prompt tokens):\n",
                            mem["context_tokens"].get<int>(), mem["page_frames"].get<int>(), mem["page_prompt_tokens"].get<int>());
-  auto mb = [](const nlohmann::json& bytes) { return fmt::format("{:.1f} MB", bytes.get<double>() / 1e6); };
+  auto size = [](const nlohmann::json& bytes) {
+    const double b = bytes.get<double>();
+    return b < 1e6 ? fmt::format("{:.1f} kB", b / 1e3) : fmt::format("{:.1f} MB", b / 1e6);
+  };
   for (const char* p : {"int8", "bf16", "fp32"}) {
     const auto& m = mem[p];
-    std::string parts;
-    for (const auto& w : m["weights"]) parts += (parts.empty() ? "" : ", ") + w["what"].get<std::string>() + " " + mb(w["bytes"]);
-    std::cout << fmt::format("  {}: {} = weights {} ({}) + {} {} + {} {}\n", p, mb(m["total_bytes"]), mb(m["weights_bytes"]), parts,
-                             m["kv_cache"]["what"].get<std::string>(), mb(m["kv_cache"]["bytes"]),
-                             m["page_activations"]["what"].get<std::string>(), mb(m["page_activations"]["bytes"]));
+    std::cout << fmt::format("  {}: {} in all\n    weights: {}\n", p, size(m["total_bytes"]), size(m["weights_bytes"]));
+    for (const auto& w : m["weights"]) std::cout << fmt::format("      {}: {}\n", w["what"].get<std::string>(), size(w["bytes"]));
+    std::cout << fmt::format("    {}: {}\n    {}: {}\n", m["kv_cache"]["what"].get<std::string>(), size(m["kv_cache"]["bytes"]),
+                             m["page_activations"]["what"].get<std::string>(), size(m["page_activations"]["bytes"]));
   }
 }
 
