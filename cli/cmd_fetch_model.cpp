@@ -28,7 +28,7 @@ void register_fetch_model(CLI::App& app, CommandResult& result) {
     o.revision = a->revision;
     if (!a->endpoint.empty()) o.endpoint = a->endpoint;
     else if (const char* env = std::getenv("HF_ENDPOINT")) o.endpoint = env;
-    o.progress = [last = std::string()](const std::string& file, std::uint64_t done, std::uint64_t total) mutable {
+    o.progress = [last = std::string()](const std::string& file, std::uint64_t /*done*/, std::uint64_t total) mutable {
       if (file != last) spdlog::info("fetching {} ({:.1f} MB)", file, total / 1e6);
       last = file;
     };
