@@ -9,13 +9,46 @@
 #include "common/error.hpp"
 #include "engine/io/model_folder.hpp"
 #include "engine/io/safetensors.hpp"
+#include "engine/engine.hpp"
+#include "engine/model/memory.hpp"
+#include "engine/text/prompt.hpp"
 #include "engine/text/tokenizer.hpp"
 #include "stages/image_processor.hpp"
 
 namespace folio::cli {
 namespace {
 
-nlohmann::json inspect(const std::filesystem::path& dir) {
+// The memory the engine will need at each precision (engine/model/memory.hpp): weights as the layers
+// keep them, the KV cache for `context` positions, and the activations of the largest page this
+// checkpoint's tiling makes, with the prompt it gets (empty question).
+nlohmann::json memory(const engine::ModelFiles& files, const engine::text::Tokenizer& tok,
+                      const stages::ImageProcessorConfig& image, int context) {
+  const auto& c = files.config;
+  // A square page at the longest edge makes the most tiles (the tiling's own plan, splitting or not).
+  const auto plan = stages::plan_resize(image.longest_edge, image.longest_edge, image);
+  const engine::text::ImageLayout layout{plan.rows, plan.cols, c.tokens_per_tile()};
+  const auto prompt = engine::text::PromptBuilder::load(files.dir, tok, c.image_token_id, engine::text::PromptStyle::Chat)
+                          .build("", layout);
+  const engine::MemoryShape shape{context, layout.frames(), static_cast<int>(prompt.ids.size())};
+  nlohmann::json out = {{"context_tokens", shape.context_tokens},
+                        {"page_frames", shape.page_frames},
+                        {"page_prompt_tokens", shape.prompt_tokens}};
+  for (auto p : {engine::kernels::Precision::Int8, engine::kernels::Precision::BF16, engine::kernels::Precision::F32}) {
+    const auto m = engine::estimate_memory(c, p, shape);
+    nlohmann::json parts = nlohmann::json::array();
+    for (const auto& w : m.weights) parts.push_back(nlohmann::json{{"name", w.name}, {"what", w.what}, {"bytes", w.bytes}});
+    out[engine::to_string(p)] = {
+        {"weights", parts},
+        {"weights_bytes", m.weight_bytes()},
+        {"kv_cache", {{"what", m.kv_cache.what}, {"bytes", m.kv_cache.bytes}}},
+        {"page_activations", {{"what", m.activations.what}, {"bytes", m.activations.bytes}}},
+        {"total_bytes", m.total_bytes()},
+    };
+  }
+  return out;
+}
+
+nlohmann::json inspect(const std::filesystem::path& dir, int context) {
   const auto files = engine::open_model_folder(dir);
   const auto& c = files.config;
   const auto weights = engine::WeightFiles::open(dir);
@@ -23,7 +56,6 @@ nlohmann::json inspect(const std::filesystem::path& dir) {
   const auto tok = engine::text::Tokenizer::load(dir / "tokenizer.json");
 
   std::map<std::string, std::int64_t> params;
-  std::int64_t linear_params = 0, other_params = 0;
   for (const auto& t : engine::expected_tensors(c)) {
     const auto* info = weights.find(t.name);
     if (!info) {
@@ -32,25 +64,16 @@ nlohmann::json inspect(const std::filesystem::path& dir) {
     }
     if (info->shape != t.shape) throw Error(ErrorKind::Model, "tensor " + t.name + " does not have the shape the config implies", {dir.string()});
     params[t.part] += info->numel();
-    // Linear weights are 2-D and not embeddings; they are what int8 quantises.
-    const bool linear = t.shape.size() == 2 && t.name.find("embed") == std::string::npos &&
-                        t.name.find("position_embedding") == std::string::npos;
-    (linear ? linear_params : other_params) += info->numel();
   }
   std::int64_t total = 0;
   for (const auto& [k, v] : params) total += v;
   std::map<std::string, int> dtypes;
   for (const auto* t : weights.all()) ++dtypes[engine::dtype_name(t->dtype)];
-  // The vision patch embedding is a convolution stored 4-D but run as a matmul.
-  const std::int64_t patch = static_cast<std::int64_t>(c.vision.hidden_size) * 3 * c.vision.patch_size * c.vision.patch_size;
-  linear_params += patch;
-  const double fp32_mb = total * 4.0 / 1e6;
-  // int8: one byte per linear weight plus an f32 scale per output channel; embeddings and norms stay f32.
-  const double int8_mb = (linear_params * 1.0 + (total - linear_params) * 4.0) / 1e6;
+  if (context <= 0) context = c.text.max_position_embeddings;
+  const auto mem = memory(files, tok, image, context);
 
   auto id = [&](const char* t) { return tok.token_id(t) ? nlohmann::json(*tok.token_id(t)) : nlohmann::json(nullptr); };
   const int side = c.vision.patches_per_side();
-  const int max_tiles = (image.longest_edge / image.tile_size) * (image.longest_edge / image.tile_size);
   return {
       {"folder", dir.string()},
       {"architecture", c.architecture},
@@ -68,13 +91,21 @@ nlohmann::json inspect(const std::filesystem::path& dir) {
                 {"max_positions", c.text.max_position_embeddings}}},
       {"tiles", {{"longest_edge", image.longest_edge}, {"tile_size", image.tile_size}, {"patch", c.vision.patch_size},
                  {"patches_per_tile", side * side}, {"scale_factor", c.scale_factor},
-                 {"tokens_per_tile", c.tokens_per_tile()}, {"max_tiles", max_tiles + 1}}},
+                 {"tokens_per_tile", c.tokens_per_tile()}, {"max_tiles", mem["page_frames"]}}},
       {"vocabulary", {{"model", c.text.vocab_size}, {"tokenizer", tok.vocab_size()}}},
       {"special_tokens", {{"image", c.image_token_id}, {"fake_token_around_image", id("<fake_token_around_image>")},
                           {"global_image", id("<global-img>")}, {"end_of_utterance", id("<end_of_utterance>")},
                           {"im_start", id("<|im_start|>")}, {"eos", files.generation.eos_token_ids},
                           {"bos", files.generation.bos_token_id}, {"pad", files.generation.pad_token_id}}},
-      {"memory_mb", {{"fp32", fp32_mb}, {"int8", int8_mb}}},
+      {"tokenizer_config", {{"bos", files.tokenizer.bos_token}, {"eos", files.tokenizer.eos_token},
+                            {"pad", files.tokenizer.pad_token}, {"unk", files.tokenizer.unk_token},
+                            {"model_max_length", files.tokenizer.model_max_length ? nlohmann::json(*files.tokenizer.model_max_length)
+                                                                                  : nlohmann::json(nullptr)},
+                            {"add_bos_token", files.tokenizer.add_bos_token}, {"add_eos_token", files.tokenizer.add_eos_token}}},
+      {"memory", mem},
+      {"memory_mb", {{"int8", mem["int8"]["total_bytes"].get<double>() / 1e6},
+                     {"bf16", mem["bf16"]["total_bytes"].get<double>() / 1e6},
+                     {"fp32", mem["fp32"]["total_bytes"].get<double>() / 1e6}}},
   };
 }
 
@@ -104,8 +135,21 @@ void print_text(const nlohmann::json& j) {
                            x["max_positions"].get<int>());
   std::cout << fmt::format("vocabulary: {} (tokenizer {})\n", j["vocabulary"]["model"].get<int>(), j["vocabulary"]["tokenizer"].get<int>());
   std::cout << "special tokens: " << j["special_tokens"].dump() << '\n';
-  std::cout << fmt::format("memory for weights: fp32 {:.0f} MB, int8 {:.0f} MB\n", j["memory_mb"]["fp32"].get<double>(),
-                           j["memory_mb"]["int8"].get<double>());
+  std::cout << "tokenizer_config.json: " << j["tokenizer_config"].dump() << '\n';
+  const auto& mem = j["memory"];
+  std::cout << fmt::format("memory the engine will need (KV cache for {} positions; the largest page: {} frames, {} prompt tokens):\n",
+                           mem["context_tokens"].get<int>(), mem["page_frames"].get<int>(), mem["page_prompt_tokens"].get<int>());
+  auto size = [](const nlohmann::json& bytes) {
+    const double b = bytes.get<double>();
+    return b < 1e6 ? fmt::format("{:.1f} kB", b / 1e3) : fmt::format("{:.1f} MB", b / 1e6);
+  };
+  for (const char* p : {"int8", "bf16", "fp32"}) {
+    const auto& m = mem[p];
+    std::cout << fmt::format("  {}: {} in all\n    weights: {}\n", p, size(m["total_bytes"]), size(m["weights_bytes"]));
+    for (const auto& w : m["weights"]) std::cout << fmt::format("      {}: {}\n", w["what"].get<std::string>(), size(w["bytes"]));
+    std::cout << fmt::format("    {}: {}\n    {}: {}\n", m["kv_cache"]["what"].get<std::string>(), size(m["kv_cache"]["bytes"]),
+                             m["page_activations"]["what"].get<std::string>(), size(m["page_activations"]["bytes"]));
+  }
 }
 
 }  // namespace
@@ -114,13 +158,16 @@ void register_inspect(CLI::App& app, CommandResult& result) {
   struct Args {
     std::string model;
     bool json = false;
+    int context = 0;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("inspect", "Describe a SmolVLM checkpoint folder");
   cmd->add_option("model", args->model, "Checkpoint folder")->required();
   cmd->add_flag("--json", args->json, "One JSON object for machines");
+  cmd->add_option("--context", args->context, "Positions the KV cache estimate is for (default: the model's max_position_embeddings)")
+      ->check(CLI::PositiveNumber);
   cmd->callback([args, &result] {
-    const auto j = inspect(args->model);
+    const auto j = inspect(args->model, args->context);
     if (args->json) std::cout << j.dump(2) << '\n';
     else print_text(j);
     result.exit_code = kExitOk;

@@ -83,6 +83,9 @@ class Engine::Impl {
                   {dir.string()});
     for (int id : files.generation.eos_token_ids) stop.push_back(id);
     if (auto eou = tokenizer.token_id("<end_of_utterance>")) stop.push_back(*eou);
+    // tokenizer_config.json's eos_token too, when the tokenizer has it (SmolVLM's is <end_of_utterance>).
+    if (!files.tokenizer.eos_token.empty())
+      if (auto eos = tokenizer.token_id(files.tokenizer.eos_token)) stop.push_back(*eos);
     std::sort(stop.begin(), stop.end());
     stop.erase(std::unique(stop.begin(), stop.end()), stop.end());
   }

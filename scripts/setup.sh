@@ -8,7 +8,7 @@ packages=(
   cmake g++ ninja-build pkg-config
   libpoppler-cpp-dev libleptonica-dev libtiff-dev libjpeg-dev libpng-dev libwebp-dev libgif-dev libopenjp2-7-dev
   libdnnl-dev ocl-icd-opencl-dev opencl-c-headers libtbb-dev libyaml-cpp-dev libboost-test-dev
-  nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libpcre2-dev libssl-dev libcurl4-openssl-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libpcre2-dev libssl-dev libcurl4-openssl-dev zlib1g-dev
   libvalijson-dev  # tests: outputs validated against docs/output.schema.json
 )
 missing=()

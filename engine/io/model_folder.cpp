@@ -75,6 +75,7 @@ ModelFiles open_model_folder(const std::filesystem::path& dir) {
   m.dir = dir;
   m.config = load_model_config(dir / "config.json");
   if (fs::exists(dir / "generation_config.json")) m.generation = load_generation_config(dir / "generation_config.json");
+  if (fs::exists(dir / "tokenizer_config.json")) m.tokenizer = load_tokenizer_config(dir / "tokenizer_config.json");
   if (fs::exists(dir / "processor_config.json")) {
     std::ifstream in(dir / "processor_config.json");
     auto j = nlohmann::json::parse(in, nullptr, false);

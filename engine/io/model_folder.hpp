@@ -25,6 +25,7 @@ struct ModelFiles {
   std::filesystem::path dir;
   ModelConfig config;
   GenerationConfig generation;
+  TokenizerConfig tokenizer;  // tokenizer_config.json (the defaults when absent)
   int image_seq_len = 0;  // processor_config.json (0 when absent)
 };
 

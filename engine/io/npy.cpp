@@ -48,8 +48,12 @@ void write_npy(const std::filesystem::path& path, std::span<const std::int64_t> 
 NpyArray read_npy(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorKind::Input, "cannot read", {path.string()});
-  std::string all((std::istreambuf_iterator<char>(in)), {});
-  auto bad = [&](const std::string& why) { return Error(ErrorKind::Input, "not a supported .npy file: " + why, {path.string()}); };
+  const std::string all((std::istreambuf_iterator<char>(in)), {});
+  return parse_npy(all, path.string());
+}
+
+NpyArray parse_npy(const std::string& all, const std::string& origin) {
+  auto bad = [&](const std::string& why) { return Error(ErrorKind::Input, "not a supported .npy file: " + why, {origin}); };
   if (all.size() < 10 || all.compare(0, 6, "\x93NUMPY") != 0) throw bad("no magic");
   const int major = static_cast<unsigned char>(all[6]);
   std::size_t hlen, off;

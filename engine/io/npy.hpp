@@ -23,5 +23,7 @@ struct NpyArray {
 
 // Throws folio::Error (Input) naming the file for anything but a C-order, little-endian array.
 NpyArray read_npy(const std::filesystem::path& path);
+// The same from bytes already in memory (a member of an .npz); `origin` names them in errors.
+NpyArray parse_npy(const std::string& bytes, const std::string& origin);
 
 }  // namespace folio::engine

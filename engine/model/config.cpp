@@ -1,4 +1,4 @@
-// config.json and generation_config.json into typed structs. Missing keys take the defaults of
+// config.json, generation_config.json and tokenizer_config.json into typed structs. Missing keys take the defaults of
 // transformers' config classes (Idefics3VisionConfig, LlamaConfig), as the SmolVLM2 configs omit several;
 // anything the engine does not implement is refused by name rather than guessed.
 #include "engine/model/config.hpp"
@@ -147,6 +147,58 @@ GenerationConfig load_generation_config(const std::filesystem::path& path) {
     }
   }
   return g;
+}
+
+TokenizerConfig load_tokenizer_config(const std::filesystem::path& path) {
+  const json j = read(path);
+  TokenizerConfig t;
+  // A special token is a string or an AddedToken object ({"content": ..., "__type": "AddedToken"}).
+  auto token = [&](const char* key) -> std::string {
+    if (!j.contains(key) || j[key].is_null()) return "";
+    const auto& v = j[key];
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+    bad(path, key, "must be a token string or an object with a \"content\" string");
+  };
+  t.bos_token = token("bos_token");
+  t.eos_token = token("eos_token");
+  t.pad_token = token("pad_token");
+  t.unk_token = token("unk_token");
+  auto flag = [&](const char* key, bool dflt) {
+    if (!j.contains(key) || j[key].is_null()) return dflt;
+    if (!j[key].is_boolean()) bad(path, key, "must be true or false");
+    return j[key].get<bool>();
+  };
+  t.add_bos_token = flag("add_bos_token", t.add_bos_token);
+  t.add_eos_token = flag("add_eos_token", t.add_eos_token);
+  if (j.contains("model_max_length") && !j["model_max_length"].is_null()) {
+    const auto& m = j["model_max_length"];
+    // transformers writes its VERY_LARGE_INTEGER (1e30) when a checkpoint sets no limit: beyond int64.
+    const bool huge = (m.is_number_unsigned() && m.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) ||
+                      (m.is_number_float() && m.get<double>() >= 9.2e18);
+    if (!huge) {
+      if (!m.is_number_integer() || m.get<long long>() < 1) bad(path, "model_max_length", "must be a positive integer");
+      t.model_max_length = m.get<std::int64_t>();
+    }
+  }
+  if (j.contains("chat_template") && !j["chat_template"].is_null()) {
+    const auto& c = j["chat_template"];
+    if (c.is_string()) {
+      t.chat_template = c.get<std::string>();
+    } else if (c.is_array()) {
+      // Several named templates ([{"name": ..., "template": ...}]): transformers uses "default".
+      for (const auto& e : c) {
+        if (!e.is_object() || !e.contains("name") || !e["name"].is_string() || !e.contains("template") || !e["template"].is_string())
+          bad(path, "chat_template", "a list of templates needs {\"name\", \"template\"} strings");
+        if (e["name"] == "default") t.chat_template = e["template"].get<std::string>();
+      }
+      if (t.chat_template.empty()) bad(path, "chat_template", "has named templates but none called \"default\"");
+    } else {
+      bad(path, "chat_template", "must be a string (or a list of named templates)");
+    }
+  }
+  t.tokenizer_class = get_string(j, "tokenizer_class", "");
+  return t;
 }
 
 }  // namespace folio::engine

@@ -1,8 +1,10 @@
-// Typed configuration of an Idefics3 / SmolVLM checkpoint (config.json, generation_config.json),
-// with the library defaults applied for keys a checkpoint leaves out (spec section 2).
+// Typed configuration of an Idefics3 / SmolVLM checkpoint (config.json, generation_config.json,
+// tokenizer_config.json), with the library defaults applied for keys a checkpoint leaves out (spec section 2).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,8 +58,21 @@ struct GenerationConfig {
   std::vector<int> eos_token_ids;  // generation_config.json's eos_token_id (int or list)
 };
 
+// tokenizer_config.json. Defaults are transformers' for a key left out: PreTrainedTokenizerBase has no
+// special tokens and VERY_LARGE_INTEGER as model_max_length (no limit), and SmolVLM's tokenizer_class,
+// GPT2Tokenizer, adds neither BOS nor EOS. Special tokens may be strings or AddedToken objects.
+struct TokenizerConfig {
+  std::string bos_token, eos_token, pad_token, unk_token;  // token strings; empty = none
+  std::optional<std::int64_t> model_max_length;            // absent (or beyond int64) = no limit
+  bool add_bos_token = false;
+  bool add_eos_token = false;
+  std::string chat_template;  // empty when the file has none (chat_template.json then holds it)
+  std::string tokenizer_class;
+};
+
 // Throws folio::Error (Model) naming the file and key for a bad value or an unsupported model_type.
 ModelConfig load_model_config(const std::filesystem::path& config_json);
 GenerationConfig load_generation_config(const std::filesystem::path& generation_config_json);
+TokenizerConfig load_tokenizer_config(const std::filesystem::path& tokenizer_config_json);
 
 }  // namespace folio::engine

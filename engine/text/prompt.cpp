@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "engine/model/config.hpp"
 
 namespace folio::engine::text {
 namespace {
@@ -26,13 +27,14 @@ std::string trim(const std::string& s) {
 }
 
 std::string read_template(const std::filesystem::path& dir) {
-  for (const char* name : {"chat_template.json", "tokenizer_config.json"}) {
-    const auto p = dir / name;
-    std::ifstream in(p);
-    if (!in) continue;
+  if (std::ifstream in{dir / "chat_template.json"}) {
     auto j = nlohmann::json::parse(in, nullptr, false);
     if (j.is_object() && j.contains("chat_template") && j["chat_template"].is_string())
       return j["chat_template"].get<std::string>();
+  }
+  if (std::filesystem::exists(dir / "tokenizer_config.json")) {
+    auto t = load_tokenizer_config(dir / "tokenizer_config.json");
+    if (!t.chat_template.empty()) return t.chat_template;
   }
   const auto jinja = dir / "chat_template.jinja";
   if (std::ifstream in{jinja}) return std::string(std::istreambuf_iterator<char>(in), {});
@@ -51,7 +53,18 @@ PromptStyle parse_prompt_style(const std::string& name) {
 PromptBuilder PromptBuilder::load(const std::filesystem::path& dir, const Tokenizer& tokenizer, int image_token_id,
                                   PromptStyle style) {
   try {
-    return PromptBuilder(tokenizer, ChatTemplate(read_template(dir)), image_token_id, style);
+    PromptBuilder b(tokenizer, ChatTemplate(read_template(dir)), image_token_id, style);
+    // transformers' tokenizer call prepends BOS when tokenizer_config.json asks for it (SmolVLM's does not).
+    if (std::filesystem::exists(dir / "tokenizer_config.json")) {
+      const auto t = load_tokenizer_config(dir / "tokenizer_config.json");
+      if (t.add_bos_token && !t.bos_token.empty()) {
+        b.bos_id_ = tokenizer.token_id(t.bos_token);
+        if (!b.bos_id_)
+          throw Error(ErrorKind::Model, "add_bos_token is set but bos_token '" + t.bos_token + "' is not in the tokenizer",
+                      {(dir / "tokenizer_config.json").string()});
+      }
+    }
+    return b;
   } catch (const Error& e) {
     throw e.with_file(dir.string());
   }
@@ -106,6 +119,7 @@ Prompt PromptBuilder::build(const std::string& question, const ImageLayout& layo
   // The block ends with an added token, which the tokenizer matches before BPE runs, so tokenizing the
   // two halves apart gives the same ids as tokenizing the whole.
   p.ids = tokenizer_->encode(prefix);
+  if (bos_id_) p.ids.insert(p.ids.begin(), *bos_id_);
   p.prefix_length = p.ids.size();
   const auto tail = tokenizer_->encode(suffix);
   p.ids.insert(p.ids.end(), tail.begin(), tail.end());

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,7 @@ class PromptBuilder {
   ChatTemplate template_;
   int image_token_id_;
   PromptStyle style_;
+  std::optional<int> bos_id_;  // prepended when tokenizer_config.json sets add_bos_token
 };
 
 }  // namespace folio::engine::text

@@ -1,6 +1,7 @@
 // `folio ask` end to end: from the reference PNG through ingestion, tiling, tokenizer, prompt and model
 // to transformers' tokens, and --dump files equal to the golden tensors within the manifest's tolerances;
 // PDFs and pages of multi-page documents; bad model input as a clear error with the documented exit code.
+// And the CLI's own usage: --help, --version and every subcommand's --help.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 
 #include "engine/io/npy.hpp"
 #include "engine/io/safetensors.hpp"
@@ -107,6 +109,17 @@ struct EditedCheckpoint {
   }
   const fs::path& path() const { return dir.path(); }
 };
+
+// The names listed under "Subcommands:" in a --help text (CLI11: two-space indent, name, description).
+std::vector<std::string> subcommands_of(const std::string& help) {
+  std::vector<std::string> out;
+  const auto at = help.find("\nSubcommands:\n");
+  if (at == std::string::npos) return out;
+  std::istringstream lines(help.substr(at + 14));
+  for (std::string line; std::getline(lines, line) && !line.empty();)
+    if (line.size() > 2 && line.compare(0, 2, "  ") == 0 && line[2] != ' ') out.push_back(line.substr(2, line.find(' ', 2) - 2));
+  return out;
+}
 
 }  // namespace
 
@@ -296,6 +309,48 @@ BOOST_AUTO_TEST_CASE(bad_model_input_is_a_clear_error_with_its_exit_code) {
          {image.string(), "reads at most 240 positions", "shorten the question"});
   const EditedCheckpoint tiny_context("config.json", [](json& j) { j["text_config"]["max_position_embeddings"] = 150; });
   expect(tiny_context.path(), "--question x", 2, {"192 of them", "reads at most 150 positions", "the page alone does not fit"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cli_usage)
+
+// `folio --help`, `folio --version` and `--help` of every subcommand (nested ones too) exit 0 and print
+// their usage; the subcommands are read from the help text, so a new one is covered without an edit.
+BOOST_AUTO_TEST_CASE(help_and_version_exit_0_with_usage) {
+  const std::string bin = folio::test::folio_bin();
+  const auto [rc, help] = run(bin + " --help 2>&1");
+  BOOST_TEST(rc == 0);
+  BOOST_TEST(help.find("Usage: ") != std::string::npos, help);
+  const auto top = subcommands_of(help);
+  for (const char* documented : {"pages", "inspect", "tokenize", "ask", "run", "schema"})
+    BOOST_TEST((std::find(top.begin(), top.end(), documented) != top.end()), documented << " missing from --help");
+
+  const auto [vrc, version] = run(bin + " --version 2>&1");
+  BOOST_TEST(vrc == 0);
+  BOOST_TEST(version.rfind("folio ", 0) == 0u, version);
+  BOOST_TEST(version.find_first_of("0123456789") != std::string::npos, version);
+
+  std::vector<std::string> pending(top.begin(), top.end());
+  std::size_t checked = 0;
+  while (!pending.empty()) {
+    const std::string cmd = pending.back();
+    pending.pop_back();
+    BOOST_TEST_CONTEXT("folio " << cmd << " --help") {
+      const auto [src, out] = run(bin + " " + cmd + " --help 2>&1");
+      BOOST_TEST(src == 0, out);
+      BOOST_TEST(out.find("Usage: ") != std::string::npos, out);
+      BOOST_TEST(out.find(" " + cmd + " ") != std::string::npos, out);  // the usage line names the subcommand
+      for (const auto& sub : subcommands_of(out)) pending.push_back(cmd + " " + sub);
+      ++checked;
+    }
+  }
+  BOOST_TEST(checked > top.size());  // nested subcommands (schema check) were found and checked too
+
+  // No subcommand is a usage error (exit 2) that says what is missing.
+  const auto [nrc, none] = run(bin + " 2>&1");
+  BOOST_TEST(nrc == 2);
+  BOOST_TEST(none.find("subcommand is required") != std::string::npos, none);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

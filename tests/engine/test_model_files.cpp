@@ -1,18 +1,25 @@
 // Model files: the safetensors reader refuses every kind of damaged file with its own error naming the
 // file and tensor; sharded checkpoints load the same bytes as single files; config defaults and refusals;
-// incomplete folders; .npy round trips; `folio inspect` and `folio tokenize` on the reference checkpoint.
+// incomplete folders; index, generation and tokenizer configs; .npy round trips and .npz archives;
+// `folio inspect` (memory estimate included) and `folio tokenize` on the reference checkpoint.
 #include <boost/test/unit_test.hpp>
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
 #include "engine/engine.hpp"
 #include "engine/io/model_folder.hpp"
 #include "engine/io/npy.hpp"
+#include "engine/io/npz.hpp"
 #include "engine/io/safetensors.hpp"
 #include "engine/model/config.hpp"
+#include "engine/model/connector.hpp"
+#include "engine/model/siglip_vision.hpp"
+#include "engine/model/smollm_text.hpp"
+#include "engine/text/prompt.hpp"
 #include "engine/text/tokenizer.hpp"
 #include "support/paths.hpp"
 
@@ -250,6 +257,71 @@ BOOST_AUTO_TEST_CASE(missing_tensor_and_wrong_shape_are_named_at_load) {
   }
 }
 
+// Each defect of a sharded checkpoint's index is its own error naming the index (or the shard).
+BOOST_AUTO_TEST_CASE(index_defects_are_named) {
+  const auto single = eng::WeightFiles::open(checkpoint());
+  const auto all = single.all();
+  BOOST_TEST_REQUIRE(all.size() >= 2u);
+  const std::string a = "model-00001-of-00002.safetensors", b = "model-00002-of-00002.safetensors";
+  // Shards: the first tensor in a, the rest in b; `extra_in_a` also stores the second tensor in a.
+  auto make = [&](const fs::path& folder, const json& weight_map, bool extra_in_a) {
+    std::vector<const eng::TensorInfo*> in_a{all[0]}, in_b(all.begin() + 1, all.end());
+    if (extra_in_a) in_a.push_back(all[1]);
+    rewrite(in_a, folder / a, [](const std::string&, json&) { return true; });
+    rewrite(in_b, folder / b, [](const std::string&, json&) { return true; });
+    std::ofstream(folder / "model.safetensors.index.json") << json{{"metadata", json::object()}, {"weight_map", weight_map}}.dump();
+  };
+  json good = json::object();
+  good[all[0]->name] = a;
+  for (std::size_t i = 1; i < all.size(); ++i) good[all[i]->name] = b;
+  auto open_error = [](const fs::path& folder) { return error_of([&] { eng::WeightFiles::open(folder); }); };
+  {
+    folio::test::TempDir dir;
+    make(dir.path(), good, /*extra_in_a=*/true);
+    const auto e = open_error(dir.path());
+    BOOST_TEST(contains(e, "tensor stored twice"), e);
+    BOOST_TEST(contains(e, all[1]->name), e);
+    BOOST_TEST(contains(e, a), e);
+    BOOST_TEST(contains(e, b), e);
+  }
+  {
+    folio::test::TempDir dir;
+    json wrong = good;
+    wrong[all[1]->name] = a;  // it lives in b
+    make(dir.path(), wrong, false);
+    const auto e = open_error(dir.path());
+    BOOST_TEST(contains(e, "the index puts tensor " + all[1]->name + " in " + a + ", which does not hold it"), e);
+    BOOST_TEST(contains(e, "model.safetensors.index.json"), e);
+  }
+  struct Bad {
+    const char* what;
+    json weight_map;
+    const char* expect;
+  };
+  json not_a_name = good;
+  not_a_name[all[0]->name] = 3;
+  json outside = good;
+  outside[all[0]->name] = "../" + a;
+  for (const auto& c : std::vector<Bad>{{"not an object", json::array({a, b}), "needs a \"weight_map\" object"},
+                                        {"not a file name", not_a_name, "weight_map value is not a file name"},
+                                        {"outside the folder", outside, "names a file outside the folder"}}) {
+    BOOST_TEST_CONTEXT(c.what) {
+      folio::test::TempDir dir;
+      make(dir.path(), c.weight_map, false);
+      const auto e = open_error(dir.path());
+      BOOST_TEST(contains(e, c.expect), e);
+      BOOST_TEST(contains(e, (dir.path() / "model.safetensors.index.json").string()), e);
+    }
+  }
+  {
+    folio::test::TempDir dir;
+    std::ofstream(dir.path() / "model.safetensors.index.json") << "{\"weight_map\": ";
+    const auto e = open_error(dir.path());
+    BOOST_TEST(contains(e, "not a valid index"), e);
+    BOOST_TEST(contains(e, "model.safetensors.index.json"), e);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(model_folder_and_configs)
@@ -336,6 +408,152 @@ BOOST_AUTO_TEST_CASE(unsupported_features_are_refused_by_name) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(generation_config_eos_as_int_and_as_list) {
+  folio::test::TempDir dir;
+  const auto f = dir.path() / "generation_config.json";
+  auto load = [&](const json& j) {
+    std::ofstream(f) << j.dump();
+    return eng::load_generation_config(f);
+  };
+  auto g = load({{"bos_token_id", 1}, {"eos_token_id", 49279}, {"pad_token_id", 2}});
+  BOOST_TEST(g.bos_token_id == 1);
+  BOOST_TEST(g.pad_token_id == 2);
+  BOOST_TEST((g.eos_token_ids == std::vector<int>{49279}));
+  g = load({{"eos_token_id", {2, 49279}}});
+  BOOST_TEST((g.eos_token_ids == std::vector<int>{2, 49279}));
+  BOOST_TEST(g.bos_token_id == -1);  // absent: none
+  BOOST_TEST(g.pad_token_id == -1);
+  BOOST_TEST(load(json::object()).eos_token_ids.empty());
+  // The reference checkpoint's file is read, not assumed.
+  std::ifstream in(checkpoint() / "generation_config.json");
+  const auto ref = json::parse(in);
+  BOOST_TEST((eng::load_generation_config(checkpoint() / "generation_config.json").eos_token_ids ==
+              std::vector<int>{ref["eos_token_id"].get<int>()}));
+  for (const json& bad : {json{{"eos_token_id", "</s>"}}, json{{"eos_token_id", {2, "x"}}}, json{{"eos_token_id", 2.5}},
+                          json{{"bos_token_id", "<s>"}}}) {
+    BOOST_TEST_CONTEXT(bad.dump()) {
+      std::ofstream(f) << bad.dump();
+      const auto e = error_of([&] { eng::load_generation_config(f); });
+      BOOST_TEST(contains(e, f.string()), e);
+      BOOST_TEST(contains(e, bad.begin().key()), e);
+      BOOST_TEST(contains(e, "token id"), e);
+    }
+  }
+  std::ofstream(f) << "[1, 2]";
+  BOOST_TEST(contains(error_of([&] { eng::load_generation_config(f); }), f.string()));
+}
+
+BOOST_AUTO_TEST_CASE(image_seq_len_must_match_the_config) {
+  folio::test::TempDir dir;
+  copy_configs(dir.path());
+  fs::copy(checkpoint() / "model.safetensors", dir.path() / "model.safetensors");
+  const auto per_tile = eng::load_model_config(checkpoint() / "config.json").tokens_per_tile();
+  BOOST_TEST(eng::open_model_folder(dir.path()).image_seq_len == per_tile);
+  const auto processor = dir.path() / "processor_config.json";
+  fs::remove(processor);  // the copy keeps the reference's read-only mode
+  std::ofstream(processor) << json{{"image_seq_len", per_tile + 1}}.dump();
+  auto e = error_of([&] { eng::open_model_folder(dir.path()); });
+  BOOST_TEST(contains(e, processor.string()), e);
+  BOOST_TEST(contains(e, "image_seq_len"), e);
+  BOOST_TEST(contains(e, "is " + std::to_string(per_tile + 1) + " but config.json implies " + std::to_string(per_tile)), e);
+  std::ofstream(processor) << json{{"image_seq_len", "64"}}.dump();
+  e = error_of([&] { eng::open_model_folder(dir.path()); });
+  BOOST_TEST(contains(e, "must be an integer"), e);
+  BOOST_TEST(contains(e, processor.string()), e);
+}
+
+BOOST_AUTO_TEST_CASE(tokenizer_config_is_typed_with_the_library_defaults) {
+  // The reference file, against its own JSON.
+  std::ifstream in(checkpoint() / "tokenizer_config.json");
+  const auto ref = json::parse(in);
+  const auto t = eng::load_tokenizer_config(checkpoint() / "tokenizer_config.json");
+  BOOST_TEST(t.bos_token == ref["bos_token"].get<std::string>());
+  BOOST_TEST(t.eos_token == ref["eos_token"].get<std::string>());
+  BOOST_TEST(t.pad_token == ref["pad_token"].get<std::string>());
+  BOOST_TEST(t.unk_token == ref["unk_token"].get<std::string>());
+  BOOST_TEST_REQUIRE(t.model_max_length.has_value());
+  BOOST_TEST(*t.model_max_length == ref["model_max_length"].get<std::int64_t>());
+  BOOST_TEST(t.chat_template == ref["chat_template"].get<std::string>());
+  BOOST_TEST(t.tokenizer_class == ref["tokenizer_class"].get<std::string>());
+  BOOST_TEST(!t.add_bos_token);  // not in the file: GPT2Tokenizer's default
+  BOOST_TEST(!t.add_eos_token);
+  // The folder carries it, and the prompt uses its template when chat_template.json is absent.
+  BOOST_TEST(eng::open_model_folder(checkpoint()).tokenizer.eos_token == t.eos_token);
+
+  folio::test::TempDir dir;
+  const auto f = dir.path() / "tokenizer_config.json";
+  auto load = [&](const json& j) {
+    std::ofstream(f) << j.dump();
+    return eng::load_tokenizer_config(f);
+  };
+  // Missing keys: no special tokens, no length limit, no BOS/EOS added, no template.
+  const auto d = load(json::object());
+  BOOST_TEST(d.bos_token.empty());
+  BOOST_TEST(d.eos_token.empty());
+  BOOST_TEST(d.pad_token.empty());
+  BOOST_TEST(d.unk_token.empty());
+  BOOST_TEST(!d.model_max_length.has_value());
+  BOOST_TEST(!d.add_bos_token);
+  BOOST_TEST(!d.add_eos_token);
+  BOOST_TEST(d.chat_template.empty());
+  // AddedToken objects, flags, transformers' VERY_LARGE_INTEGER, named templates.
+  const auto o = load(json::parse(R"({"bos_token": {"__type": "AddedToken", "content": "<s>", "lstrip": false},
+      "eos_token": {"content": "</s>"}, "add_bos_token": true, "add_eos_token": true,
+      "model_max_length": 1000000000000000019884624838656,
+      "chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]})"));
+  BOOST_TEST(o.bos_token == "<s>");
+  BOOST_TEST(o.eos_token == "</s>");
+  BOOST_TEST(o.add_bos_token);
+  BOOST_TEST(o.add_eos_token);
+  BOOST_TEST(!o.model_max_length.has_value());
+  BOOST_TEST(o.chat_template == "D");
+  struct Bad {
+    json j;
+    const char* key;
+  };
+  for (const auto& b : std::vector<Bad>{{{{"bos_token", 5}}, "bos_token"},
+                                        {{{"eos_token", {{"lstrip", true}}}}, "eos_token"},
+                                        {{{"add_bos_token", "yes"}}, "add_bos_token"},
+                                        {{{"model_max_length", -3}}, "model_max_length"},
+                                        {{{"model_max_length", "8192"}}, "model_max_length"},
+                                        {{{"chat_template", 7}}, "chat_template"},
+                                        {{{"chat_template", {{{"name", "tool_use"}, {"template", "T"}}}}}, "chat_template"}}) {
+    BOOST_TEST_CONTEXT(b.j.dump()) {
+      std::ofstream(f) << b.j.dump();
+      const auto e = error_of([&] { eng::load_tokenizer_config(f); });
+      BOOST_TEST(contains(e, f.string()), e);
+      BOOST_TEST(contains(e, b.key), e);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(tokenizer_config_template_and_bos_reach_the_prompt) {
+  const auto tok = eng::text::Tokenizer::load(checkpoint() / "tokenizer.json");
+  const auto config = eng::load_model_config(checkpoint() / "config.json");
+  const eng::text::ImageLayout layout{1, 2, config.tokens_per_tile()};
+  const auto reference = eng::text::PromptBuilder::load(checkpoint(), tok, config.image_token_id, eng::text::PromptStyle::Chat)
+                             .build("What is the total?", layout);
+  // Without chat_template.json the template comes from tokenizer_config.json: the same prompt.
+  folio::test::TempDir dir;
+  copy_configs(dir.path());
+  fs::remove(dir.path() / "chat_template.json");
+  const auto from_config = eng::text::PromptBuilder::load(dir.path(), tok, config.image_token_id, eng::text::PromptStyle::Chat)
+                               .build("What is the total?", layout);
+  BOOST_TEST(from_config.ids == reference.ids);
+  // add_bos_token puts the BOS id first (transformers' tokenizer call does the same).
+  std::ifstream in(checkpoint() / "tokenizer_config.json");
+  auto tc = json::parse(in);
+  tc["add_bos_token"] = true;
+  fs::remove(dir.path() / "tokenizer_config.json");  // the copy keeps the reference's read-only mode
+  std::ofstream(dir.path() / "tokenizer_config.json") << tc.dump();
+  const auto with_bos = eng::text::PromptBuilder::load(dir.path(), tok, config.image_token_id, eng::text::PromptStyle::Chat)
+                            .build("What is the total?", layout);
+  BOOST_TEST_REQUIRE(with_bos.ids.size() == reference.ids.size() + 1);
+  BOOST_TEST(with_bos.ids.front() == *tok.token_id(tc["bos_token"].get<std::string>()));
+  BOOST_TEST(std::equal(reference.ids.begin(), reference.ids.end(), with_bos.ids.begin() + 1));
+  BOOST_TEST(with_bos.prefix_length == reference.prefix_length + 1);
+}
+
 BOOST_AUTO_TEST_CASE(npy_round_trip) {
   folio::test::TempDir dir;
   const std::vector<float> f = {1.5f, -2.0f, 3.25f, 0.0f, 1e-30f, 7.0f};
@@ -353,6 +571,31 @@ BOOST_AUTO_TEST_CASE(npy_round_trip) {
   BOOST_TEST((fs::file_size(dir.path() / "f.npy") - 6 * 4) % 64 == 0u);
   std::ofstream(dir.path() / "bad.npy") << "not numpy";
   BOOST_TEST(contains(error_of([&] { eng::read_npy(dir.path() / "bad.npy"); }), "bad.npy"));
+}
+
+BOOST_AUTO_TEST_CASE(npz_members_and_damage) {
+  // The reference archive: every member decodes to the shape golden.json gives.
+  const auto dir = folio::test::reference_dir() / "tiny-a" / "cases" / "receipt";
+  std::ifstream in(dir / "golden.json");
+  const auto golden = json::parse(in);
+  const auto arrays = eng::read_npz(dir / "pixel_arrays.npz");
+  BOOST_TEST(arrays.size() == 3u);
+  for (const auto& [name, a] : arrays)
+    BOOST_TEST((a.shape == golden["tensors"][name]["shape"].get<std::vector<std::int64_t>>()), name);
+  // A flipped byte inside the first member's deflate data, and a truncated archive: named errors.
+  folio::test::TempDir tmp;
+  const auto f = tmp.path() / "damaged.npz";
+  std::ifstream src(dir / "pixel_arrays.npz", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(src)), {});
+  bytes[bytes.size() / 4] = static_cast<char>(bytes[bytes.size() / 4] ^ 0x5a);
+  std::ofstream(f, std::ios::binary) << bytes;
+  auto e = error_of([&] { eng::read_npz(f); });
+  BOOST_TEST(contains(e, f.string()), e);
+  BOOST_TEST(contains(e, "pixel_values_u8"), e);
+  std::ofstream(f, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  e = error_of([&] { eng::read_npz(f); });
+  BOOST_TEST(contains(e, f.string()), e);
+  BOOST_TEST(contains(e, "end-of-directory"), e);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -375,15 +618,79 @@ BOOST_AUTO_TEST_CASE(inspect_json_agrees_with_the_files) {
   BOOST_TEST(j["tiles"]["tokens_per_tile"].get<int>() == config.tokens_per_tile());
   BOOST_TEST(j["vocabulary"]["model"].get<int>() == config.text.vocab_size);
   BOOST_TEST(j["special_tokens"]["image"].get<int>() == config.image_token_id);
-  BOOST_TEST(j["memory_mb"]["int8"].get<double>() < j["memory_mb"]["fp32"].get<double>());
-  BOOST_TEST(j["memory_mb"]["fp32"].get<double>() == stored * 4.0 / 1e6, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(j["memory_mb"]["int8"].get<double>() < j["memory_mb"]["bf16"].get<double>());
+  BOOST_TEST(j["memory_mb"]["bf16"].get<double>() < j["memory_mb"]["fp32"].get<double>());
+  BOOST_TEST(j["tokenizer_config"]["eos"] == eng::load_tokenizer_config(checkpoint() / "tokenizer_config.json").eos_token);
 
   const auto text = folio::test::run_command(folio::test::folio_bin() + " inspect " + checkpoint().string());
   BOOST_TEST(text.status == 0);
   BOOST_TEST(contains(text.out, "tokens per tile"));
+  for (const char* part : {"int8:", "bf16:", "fp32:", "linear weights, int8", "int8 per-channel scales and column sums",
+                           "token embeddings, bf16", "KV cache", "activations of one page"})
+    BOOST_TEST(contains(text.out, part), part);
   const auto bad = folio::test::run_command(folio::test::folio_bin() + " inspect /nonexistent-folder 2>&1");
   BOOST_TEST(bad.status != 0);
   BOOST_TEST(contains(bad.out, "/nonexistent-folder"));
+}
+
+// The memory figures of `folio inspect`: the parts add up, the weights are what the loaded layers hold,
+// the KV cache follows the context length, and int8 < bf16 < fp32.
+BOOST_AUTO_TEST_CASE(inspect_memory_adds_up_and_matches_the_loaded_layers) {
+  const auto r = folio::test::run_command(folio::test::folio_bin() + " inspect --json " + checkpoint().string());
+  BOOST_TEST_REQUIRE(r.status == 0, r.out);
+  const auto mem = json::parse(r.out)["memory"];
+  const auto config = eng::load_model_config(checkpoint() / "config.json");
+  BOOST_TEST(mem["context_tokens"].get<int>() == config.text.max_position_embeddings);
+  const std::uint64_t kv = std::uint64_t(config.text.num_layers) * 2 * config.text.num_kv_heads * config.text.head_dim *
+                           mem["context_tokens"].get<std::uint64_t>() * 4;
+  const auto weights = eng::WeightFiles::open(checkpoint());
+  std::map<std::string, std::uint64_t> total;
+  for (const char* p : {"int8", "bf16", "fp32"}) {
+    BOOST_TEST_CONTEXT(p) {
+      const auto& m = mem[p];
+      std::uint64_t sum = 0, biases = 0, linear = 0;
+      for (const auto& w : m["weights"]) {
+        sum += w["bytes"].get<std::uint64_t>();
+        if (w["name"] == "biases") biases = w["bytes"].get<std::uint64_t>();
+        if (w["name"] == "linear_weights") linear = w["bytes"].get<std::uint64_t>();
+      }
+      BOOST_TEST(sum == m["weights_bytes"].get<std::uint64_t>());
+      BOOST_TEST(m["kv_cache"]["bytes"].get<std::uint64_t>() == kv);
+      BOOST_TEST(m["page_activations"]["bytes"].get<std::uint64_t>() > 0u);
+      total[p] = m["total_bytes"].get<std::uint64_t>();
+      BOOST_TEST(total[p] == sum + kv + m["page_activations"]["bytes"].get<std::uint64_t>());
+
+      // The layers, loaded at this precision, report what they hold (biases aside, which they do not count).
+      const auto precision = eng::parse_precision(p);
+      const eng::VisionEncoder vision(config.vision, weights, precision);
+      const eng::Connector connector(config, weights, precision);
+      const eng::TextDecoder text(config.text, weights, precision);
+      const std::uint64_t held = vision.weight_bytes() + connector.weight_bytes() + text.weight_bytes();
+      const std::uint64_t expect = sum - biases;
+      if (precision == folio::engine::kernels::Precision::Int8) {
+        // An int8 layer keeps one weight copy per layout its row-count buckets need: one with VNNI, a
+        // second (AMX tiles, for prefill) on CPUs with AMX, which the estimate does not count.
+        BOOST_TEST(held >= expect);
+        BOOST_TEST(held - expect <= linear);
+      } else {
+        BOOST_TEST(held == expect);
+      }
+    }
+  }
+  BOOST_TEST(total["int8"] < total["bf16"]);
+  BOOST_TEST(total["bf16"] < total["fp32"]);
+  BOOST_TEST(mem["int8"]["weights_bytes"].get<std::uint64_t>() < mem["bf16"]["weights_bytes"].get<std::uint64_t>());
+  BOOST_TEST(mem["bf16"]["weights_bytes"].get<std::uint64_t>() < mem["fp32"]["weights_bytes"].get<std::uint64_t>());
+
+  // A shorter context shrinks only the KV cache, in proportion.
+  const auto shorter = folio::test::run_command(folio::test::folio_bin() + " inspect --json --context 1024 " + checkpoint().string());
+  BOOST_TEST_REQUIRE(shorter.status == 0, shorter.out);
+  const auto m2 = json::parse(shorter.out)["memory"]["int8"];
+  BOOST_TEST(m2["kv_cache"]["bytes"].get<std::uint64_t>() * mem["context_tokens"].get<std::uint64_t>() == kv * 1024);
+  BOOST_TEST(m2["weights_bytes"] == mem["int8"]["weights_bytes"]);
+  BOOST_TEST(m2["page_activations"] == mem["int8"]["page_activations"]);
+  // The page is the largest one the tiling makes, with a prompt that holds all of its image tokens.
+  BOOST_TEST(mem["page_prompt_tokens"].get<int>() > mem["page_frames"].get<int>() * config.tokens_per_tile());
 }
 
 BOOST_AUTO_TEST_CASE(tokenize_json_and_file) {

@@ -60,6 +60,7 @@ BOOST_AUTO_TEST_CASE(protected_pdf_needs_the_right_password) {
   BOOST_TEST(what.find("invoice-protected.pdf") != std::string::npos, what);
   BOOST_TEST(static_cast<int>(kind_of_open(path, "guess", what)) == static_cast<int>(ErrorKind::Encrypted));
   BOOST_TEST(what.find("wrong password") != std::string::npos, what);
+  BOOST_TEST(what.find("invoice-protected.pdf") != std::string::npos, what);
 
   OpenOptions options;
   options.password = "folio-sample";
@@ -157,8 +158,10 @@ BOOST_AUTO_TEST_CASE(folio_pages_writes_numbered_pngs) {
   BOOST_TEST(!std::filesystem::exists(dir.path() / "pages" / "page-0001.png"));
   const RgbImage page2 = read_image_file((dir.path() / "pages" / "page-0002.png").string());
   BOOST_TEST(page2.height == 300);
-  const int wrong = std::system((base + " --password nope > /dev/null 2>&1").c_str());
-  BOOST_TEST(WEXITSTATUS(wrong) == 1);
+  const auto wrong = test::run_command(base + " --password nope 2>&1");
+  BOOST_TEST(wrong.status == 1);
+  BOOST_TEST(wrong.out.find("wrong password") != std::string::npos, wrong.out);
+  BOOST_TEST(wrong.out.find("invoice-protected.pdf") != std::string::npos, wrong.out);
   const int usage = std::system((base + " --pages 3-1 > /dev/null 2>&1").c_str());
   BOOST_TEST(WEXITSTATUS(usage) == 2);
 }
