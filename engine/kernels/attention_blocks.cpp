@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "engine/kernels/dnnl_context.hpp"
+#include "engine/kernels/scratch.hpp"
 #include "engine/kernels/softmax.hpp"
 #include "engine/kernels/vector_math.hpp"
 
@@ -183,12 +184,6 @@ struct ItemScratch {
   std::vector<float> q_scale, sums;
 };
 
-template <typename T>
-T* grown(std::vector<T>& v, std::size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
-
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float quantize_query(const float* x, int hd,
                                                                                     std::uint8_t* q) {
   float amax = 0.0f;
@@ -300,6 +295,116 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float softma
   return 0.0f;
 }
 
+// The buffers of one item: Q of its rows in the product type (rows from `rows` to `rows_pad` are padding:
+// zero, or int8's zero point), and the scores, weights and output of its two products.
+struct ItemBuffers {
+  void *q = nullptr, *s = nullptr, *p = nullptr, *o = nullptr;
+  const void *k = nullptr, *v = nullptr;
+  std::size_t qn = 0, sn = 0;  // elements of one plane of Q and O, of S and P
+};
+
+template <typename QRow>
+ItemBuffers item_buffers(AttentionProducts products, const PackedKv& pk, int g, int rows, int rows_pad, int keys,
+                         QRow q_row, ItemScratch& sc) {
+  const int hd = pk.hd;
+  const std::size_t kv_at = static_cast<std::size_t>(g) * pk.padded * hd;
+  ItemBuffers b;
+  b.qn = static_cast<std::size_t>(rows_pad) * hd;
+  b.sn = static_cast<std::size_t>(rows_pad) * keys;
+  const std::size_t real = static_cast<std::size_t>(rows) * hd;
+  switch (products) {
+    case AttentionProducts::F32: {
+      float* qf = grown(sc.qf, b.qn);
+      for (int r = 0; r < rows; ++r) std::copy_n(q_row(r), hd, qf + static_cast<std::size_t>(r) * hd);
+      std::fill(qf + real, qf + b.qn, 0.0f);
+      b.q = qf, b.s = grown(sc.sf, b.sn), b.p = grown(sc.pf, b.sn), b.o = grown(sc.of, b.qn);
+      b.k = pk.kf.data() + kv_at, b.v = pk.vf.data() + kv_at;
+      break;
+    }
+    case AttentionProducts::Bf16: {
+      std::uint16_t* qb = grown(sc.qb, b.qn);
+      for (int r = 0; r < rows; ++r)
+        for (int t = 0; t < hd; ++t) qb[static_cast<std::size_t>(r) * hd + t] = bf16_of(q_row(r)[t]);
+      std::fill(qb + real, qb + b.qn, std::uint16_t{0});
+      b.q = qb, b.s = grown(sc.sf, b.sn), b.p = grown(sc.pb, b.sn), b.o = grown(sc.of, b.qn);
+      b.k = pk.kb.data() + kv_at, b.v = pk.vb.data() + kv_at;
+      break;
+    }
+    case AttentionProducts::Int8: {
+      std::uint8_t* q8 = grown(sc.q8, b.qn);
+      float* qs = grown(sc.q_scale, rows_pad);
+      for (int r = 0; r < rows; ++r) qs[r] = quantize_query(q_row(r), hd, q8 + static_cast<std::size_t>(r) * hd);
+      std::fill(q8 + real, q8 + b.qn, std::uint8_t{128});
+      b.q = q8, b.s = grown(sc.s32, b.sn), b.p = grown(sc.p8, 2 * b.sn), b.o = grown(sc.o32, 2 * b.qn);
+      b.k = pk.k8.data() + kv_at, b.v = pk.v8.data() + kv_at;
+      break;
+    }
+  }
+  return b;
+}
+
+dnnl::stream& thread_stream() {
+  thread_local dnnl::stream stream(dnnl_engine());
+  return stream;
+}
+
+// S = Q·Kᵀ over the item's rows_pad rows and `keys` keys.
+void scores_product(const BlockPrimitives& bp, const ItemBuffers& b, AttentionProducts products, int rows_pad,
+                    int keys, int hd) {
+  const auto& eng = dnnl_engine();
+  dnnl::memory qm(dnnl::memory::desc({rows_pad, hd}, src_type(products), dims{hd, 1}), eng, b.q);
+  dnnl::memory km(dnnl::memory::desc({hd, keys}, weight_type(products), dims{1, hd}), eng, const_cast<void*>(b.k));
+  dnnl::memory sm(dnnl::memory::desc({rows_pad, keys}, acc_type(products), dims{keys, 1}), eng, b.s);
+  bp.scores.execute(thread_stream(), {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
+  thread_stream().wait();
+}
+
+// O = P·V for every plane of P.
+void values_product(const BlockPrimitives& bp, const ItemBuffers& b, AttentionProducts products, int rows_pad,
+                    int keys, int hd) {
+  const auto& eng = dnnl_engine();
+  const dnnl::memory::dim PR = static_cast<dnnl::memory::dim>(rows_pad) * p_planes(products);
+  dnnl::memory pm(dnnl::memory::desc({PR, keys}, src_type(products), dims{keys, 1}), eng, b.p);
+  dnnl::memory vm(dnnl::memory::desc({keys, hd}, weight_type(products), dims{hd, 1}), eng, const_cast<void*>(b.v));
+  dnnl::memory om(dnnl::memory::desc({PR, hd}, acc_type(products), dims{hd, 1}), eng, b.o);
+  bp.values.execute(thread_stream(), {{DNNL_ARG_SRC, pm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, om}});
+  thread_stream().wait();
+}
+
+// Row r of P·V as floats (int8: both planes and V's channel scales), times `inv`.
+void output_row(const ItemBuffers& b, AttentionProducts products, const PackedKv& pk, int g, int r, float inv,
+                float* o) {
+  const int hd = pk.hd;
+  if (products == AttentionProducts::Int8) {
+    const std::int32_t* ohi = static_cast<const std::int32_t*>(b.o) + static_cast<std::size_t>(r) * hd;
+    const std::int32_t* olo = ohi + b.qn;
+    const float* vs = pk.v_scale.data() + static_cast<std::size_t>(g) * hd;
+    const float f = inv / 255.0f;
+    for (int t = 0; t < hd; ++t)
+      o[t] = (static_cast<float>(ohi[t]) + static_cast<float>(olo[t]) * (1.0f / 255.0f)) * vs[t] * f;
+  } else {
+    const float* of = static_cast<const float*>(b.o) + static_cast<std::size_t>(r) * hd;
+    for (int t = 0; t < hd; ++t) o[t] = of[t] * inv;
+  }
+}
+
+// Weight rows [from, to) of P set to zero, every plane.
+void zero_weight_rows(const ItemBuffers& b, AttentionProducts products, int keys, int from, int to) {
+  const std::size_t a = static_cast<std::size_t>(from) * keys, e = static_cast<std::size_t>(to) * keys;
+  switch (products) {
+    case AttentionProducts::F32: std::fill(static_cast<float*>(b.p) + a, static_cast<float*>(b.p) + e, 0.0f); break;
+    case AttentionProducts::Bf16:
+      std::fill(static_cast<std::uint16_t*>(b.p) + a, static_cast<std::uint16_t*>(b.p) + e, std::uint16_t{0});
+      break;
+    case AttentionProducts::Int8: {
+      std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
+      std::fill(p8 + a, p8 + e, std::uint8_t{0});
+      std::fill(p8 + b.sn + a, p8 + b.sn + e, std::uint8_t{0});
+      break;
+    }
+  }
+}
+
 void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, AttentionProducts products, float scale,
               int h, int i0, int rows, float* out) {
   const int group = s.heads / s.kv_heads, g = h / group, hd = s.head_dim;
@@ -307,133 +412,41 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   const int rows_pad = round_up(rows, 16);
   const int seen = causal ? std::min(s.keys, s.first_query_position + i0 + rows) : s.keys;
   const int keys = std::min(pk.padded, round_up(seen, kKeyAlign));
-  const auto& b = block_primitives(products, rows_pad, keys, hd);
-  const auto& eng = dnnl_engine();
-  thread_local dnnl::stream stream(eng);
+  const auto& bp = block_primitives(products, rows_pad, keys, hd);
   thread_local ItemScratch sc;
-  const int planes = p_planes(products);
-  const std::size_t kv_at = static_cast<std::size_t>(g) * pk.padded * hd;
   float* row = grown(sc.row, keys);
   auto q_row = [&](int r) { return q + static_cast<std::size_t>(i0 + r) * s.q_stride + static_cast<std::size_t>(h) * hd; };
   auto visible_of = [&](int r) { return causal ? std::min(s.keys, s.first_query_position + i0 + r + 1) : s.keys; };
-  auto out_row = [&](int r) { return out + static_cast<std::size_t>(i0 + r) * s.out_stride + static_cast<std::size_t>(h) * hd; };
 
-  // Q of the block, padded rows zero, then the scores.
-  void *q_buf = nullptr, *s_buf = nullptr, *p_buf = nullptr, *o_buf = nullptr;
-  const void* k_buf = nullptr;
-  const void* v_buf = nullptr;
-  const std::size_t qn = static_cast<std::size_t>(rows_pad) * hd, sn = static_cast<std::size_t>(rows_pad) * keys;
-  switch (products) {
-    case AttentionProducts::F32: {
-      float* qf = grown(sc.qf, qn);
-      for (int r = 0; r < rows; ++r) std::copy_n(q_row(r), hd, qf + static_cast<std::size_t>(r) * hd);
-      std::fill(qf + static_cast<std::size_t>(rows) * hd, qf + qn, 0.0f);
-      q_buf = qf;
-      s_buf = grown(sc.sf, sn);
-      p_buf = grown(sc.pf, sn);
-      o_buf = grown(sc.of, qn);
-      k_buf = pk.kf.data() + kv_at;
-      v_buf = pk.vf.data() + kv_at;
-      break;
-    }
-    case AttentionProducts::Bf16: {
-      std::uint16_t* qb = grown(sc.qb, qn);
-      for (int r = 0; r < rows; ++r)
-        for (int t = 0; t < hd; ++t) qb[static_cast<std::size_t>(r) * hd + t] = bf16_of(q_row(r)[t]);
-      std::fill(qb + static_cast<std::size_t>(rows) * hd, qb + qn, std::uint16_t{0});
-      q_buf = qb;
-      s_buf = grown(sc.sf, sn);
-      p_buf = grown(sc.pb, sn);
-      o_buf = grown(sc.of, qn);
-      k_buf = pk.kb.data() + kv_at;
-      v_buf = pk.vb.data() + kv_at;
-      break;
-    }
-    case AttentionProducts::Int8: {
-      std::uint8_t* q8 = grown(sc.q8, qn);
-      float* qs = grown(sc.q_scale, rows_pad);
-      for (int r = 0; r < rows; ++r) qs[r] = quantize_query(q_row(r), hd, q8 + static_cast<std::size_t>(r) * hd);
-      std::fill(q8 + static_cast<std::size_t>(rows) * hd, q8 + qn, std::uint8_t{128});
-      q_buf = q8;
-      s_buf = grown(sc.s32, sn);
-      p_buf = grown(sc.p8, 2 * sn);
-      o_buf = grown(sc.o32, 2 * qn);
-      k_buf = pk.k8.data() + kv_at;
-      v_buf = pk.v8.data() + kv_at;
-      break;
-    }
-  }
-  dnnl::memory qm(dnnl::memory::desc({rows_pad, hd}, src_type(products), dims{hd, 1}), eng, q_buf);
-  dnnl::memory km(dnnl::memory::desc({hd, keys}, weight_type(products), dims{1, hd}), eng, const_cast<void*>(k_buf));
-  dnnl::memory sm(dnnl::memory::desc({rows_pad, keys}, acc_type(products), dims{keys, 1}), eng, s_buf);
-  b.scores.execute(stream, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
-  stream.wait();
-
+  const ItemBuffers b = item_buffers(products, pk, g, rows, rows_pad, keys, q_row, sc);
+  scores_product(bp, b, products, rows_pad, keys, hd);
   // Softmax weights, row by row; padded rows of P stay zero.
   float* sums = grown(sc.sums, rows_pad);
+  const std::size_t kg = static_cast<std::size_t>(g) * pk.padded;
   for (int r = 0; r < rows; ++r) {
-    const int visible = visible_of(r);
     const std::size_t at = static_cast<std::size_t>(r) * keys;
-    float sum = 0.0f;
     if (products == AttentionProducts::Int8) {
-      std::uint8_t* p8 = static_cast<std::uint8_t*>(p_buf);
-      const std::size_t kg = static_cast<std::size_t>(g) * pk.padded;
-      sum = softmax_weights(products, nullptr, static_cast<const std::int32_t*>(s_buf) + at, pk.k_sum.data() + kg,
-                            pk.k_scale.data() + kg, sc.q_scale[r] * scale, visible, keys, row, p8 + at, p8 + sn + at);
+      std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
+      sums[r] = softmax_weights(products, nullptr, static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
+                                pk.k_scale.data() + kg, sc.q_scale[r] * scale, visible_of(r), keys, row, p8 + at,
+                                p8 + b.sn + at);
     } else {
       const std::size_t elem = products == AttentionProducts::F32 ? sizeof(float) : sizeof(std::uint16_t);
-      sum = softmax_weights(products, static_cast<const float*>(s_buf) + at, nullptr, nullptr, nullptr, scale, visible,
-                            keys, row, static_cast<char*>(p_buf) + at * elem, nullptr);
-    }
-    sums[r] = sum;
-  }
-  {
-    const std::size_t pad_from = static_cast<std::size_t>(rows) * keys;
-    switch (products) {
-      case AttentionProducts::F32: std::fill(static_cast<float*>(p_buf) + pad_from, static_cast<float*>(p_buf) + sn, 0.0f); break;
-      case AttentionProducts::Bf16:
-        std::fill(static_cast<std::uint16_t*>(p_buf) + pad_from, static_cast<std::uint16_t*>(p_buf) + sn, std::uint16_t{0});
-        break;
-      case AttentionProducts::Int8: {
-        std::uint8_t* p8 = static_cast<std::uint8_t*>(p_buf);
-        std::fill(p8 + pad_from, p8 + sn, std::uint8_t{0});
-        std::fill(p8 + sn + pad_from, p8 + 2 * sn, std::uint8_t{0});
-        break;
-      }
+      sums[r] = softmax_weights(products, static_cast<const float*>(b.s) + at, nullptr, nullptr, nullptr, scale,
+                                visible_of(r), keys, row, static_cast<char*>(b.p) + at * elem, nullptr);
     }
   }
-  const dnnl::memory::dim PR = static_cast<dnnl::memory::dim>(rows_pad) * planes;
-  dnnl::memory pm(dnnl::memory::desc({PR, keys}, src_type(products), dims{keys, 1}), eng, p_buf);
-  dnnl::memory vm(dnnl::memory::desc({keys, hd}, weight_type(products), dims{hd, 1}), eng, const_cast<void*>(v_buf));
-  dnnl::memory om(dnnl::memory::desc({PR, hd}, acc_type(products), dims{hd, 1}), eng, o_buf);
-  b.values.execute(stream, {{DNNL_ARG_SRC, pm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, om}});
-  stream.wait();
-
-  for (int r = 0; r < rows; ++r) {
-    float* o = out_row(r);
-    const float inv = 1.0f / sums[r];
-    if (products == AttentionProducts::Int8) {
-      const std::int32_t* ohi = static_cast<const std::int32_t*>(o_buf) + static_cast<std::size_t>(r) * hd;
-      const std::int32_t* olo = ohi + qn;
-      const float* vs = pk.v_scale.data() + static_cast<std::size_t>(g) * hd;
-      const float f = inv / 255.0f;
-      for (int t = 0; t < hd; ++t)
-        o[t] = (static_cast<float>(ohi[t]) + static_cast<float>(olo[t]) * (1.0f / 255.0f)) * vs[t] * f;
-    } else {
-      const float* of = static_cast<const float*>(o_buf) + static_cast<std::size_t>(r) * hd;
-      for (int t = 0; t < hd; ++t) o[t] = of[t] * inv;
-    }
-  }
+  zero_weight_rows(b, products, keys, rows, rows_pad);
+  values_product(bp, b, products, rows_pad, keys, hd);
+  for (int r = 0; r < rows; ++r)
+    output_row(b, products, pk, g, r, 1.0f / sums[r],
+               out + static_cast<std::size_t>(i0 + r) * s.out_stride + static_cast<std::size_t>(h) * hd);
 }
 
 bool native_bf16_products() {
   static const bool native = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_bf16;
   return native;
 }
-
-}  // namespace
-
-namespace {
 
 AttentionProducts effective(AttentionProducts p) {
   return p == AttentionProducts::Bf16 && !native_bf16_products() ? AttentionProducts::F32 : p;
@@ -455,12 +468,9 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   const int group = s.heads / s.kv_heads, g = h / group, hd = s.head_dim, rows = s.queries, P = pk.keys,
             keys = pk.padded;
   const AttentionProducts products = pk.products;
-  const auto& b = block_primitives(products, rows, keys, hd);
-  const auto& eng = dnnl_engine();
-  thread_local dnnl::stream stream(eng);
+  const auto& bp = block_primitives(products, rows, keys, hd);
   thread_local ItemScratch sc;
-  const std::size_t kv_at = static_cast<std::size_t>(g) * keys * hd, kg = static_cast<std::size_t>(g) * keys;
-  const std::size_t qn = static_cast<std::size_t>(rows) * hd, sn = static_cast<std::size_t>(rows) * keys;
+  const std::size_t kg = static_cast<std::size_t>(g) * keys;
   const std::size_t kts = s.key_stride(), kds = s.k_dim_stride;
   int max_tail = 0;
   for (int r = 0; r < rows; ++r) max_tail = std::max(max_tail, ranges[r].tail);
@@ -468,49 +478,18 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   float* const row_all = grown(sc.row, static_cast<std::size_t>(rows) * row_len);
   auto q_row = [&](int r) { return q + static_cast<std::size_t>(r) * s.q_stride + static_cast<std::size_t>(h) * hd; };
 
-  void *q_buf = nullptr, *s_buf = nullptr, *p_buf = nullptr, *o_buf = nullptr;
-  const void *k_buf = nullptr, *v_buf = nullptr;
-  float* qs = grown(sc.q_scale, rows);
-  switch (products) {
-    case AttentionProducts::F32: {
-      float* qf = grown(sc.qf, qn);
-      for (int r = 0; r < rows; ++r) std::copy_n(q_row(r), hd, qf + static_cast<std::size_t>(r) * hd);
-      q_buf = qf, s_buf = grown(sc.sf, sn), p_buf = grown(sc.pf, sn), o_buf = grown(sc.of, qn);
-      k_buf = pk.kf.data() + kv_at, v_buf = pk.vf.data() + kv_at;
-      break;
-    }
-    case AttentionProducts::Bf16: {
-      std::uint16_t* qb = grown(sc.qb, qn);
-      for (int r = 0; r < rows; ++r)
-        for (int t = 0; t < hd; ++t) qb[static_cast<std::size_t>(r) * hd + t] = bf16_of(q_row(r)[t]);
-      q_buf = qb, s_buf = grown(sc.sf, sn), p_buf = grown(sc.pb, sn), o_buf = grown(sc.of, qn);
-      k_buf = pk.kb.data() + kv_at, v_buf = pk.vb.data() + kv_at;
-      break;
-    }
-    case AttentionProducts::Int8: {
-      std::uint8_t* q8 = grown(sc.q8, qn);
-      for (int r = 0; r < rows; ++r) qs[r] = quantize_query(q_row(r), hd, q8 + static_cast<std::size_t>(r) * hd);
-      q_buf = q8, s_buf = grown(sc.s32, sn), p_buf = grown(sc.p8, 2 * sn), o_buf = grown(sc.o32, 2 * qn);
-      k_buf = pk.k8.data() + kv_at, v_buf = pk.v8.data() + kv_at;
-      break;
-    }
-  }
-  dnnl::memory qm(dnnl::memory::desc({rows, hd}, src_type(products), dims{hd, 1}), eng, q_buf);
-  dnnl::memory km(dnnl::memory::desc({hd, keys}, weight_type(products), dims{1, hd}), eng, const_cast<void*>(k_buf));
-  dnnl::memory sm(dnnl::memory::desc({rows, keys}, acc_type(products), dims{keys, 1}), eng, s_buf);
-  b.scores.execute(stream, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
-  stream.wait();
-
+  const ItemBuffers b = item_buffers(products, pk, g, rows, rows, keys, q_row, sc);
+  scores_product(bp, b, products, rows, keys, hd);
   float* sums = grown(sc.sums, rows);
   for (int r = 0; r < rows; ++r) {
     const KeyRanges& kr = ranges[r];
     float* row = row_all + r * row_len;
     const std::size_t at = static_cast<std::size_t>(r) * keys;
     if (products == AttentionProducts::Int8)
-      int8_scores(static_cast<const std::int32_t*>(s_buf) + at, P, pk.k_sum.data() + kg, pk.k_scale.data() + kg,
-                  qs[r] * scale, row);
+      int8_scores(static_cast<const std::int32_t*>(b.s) + at, P, pk.k_sum.data() + kg, pk.k_scale.data() + kg,
+                  sc.q_scale[r] * scale, row);
     else
-      for (int j = 0; j < P; ++j) row[j] = static_cast<const float*>(s_buf)[at + j] * scale;
+      for (int j = 0; j < P; ++j) row[j] = static_cast<const float*>(b.s)[at + j] * scale;
     // The row's own tail, exact in f32 from the cache.
     float* tail = row + P;
     std::fill(tail, tail + kr.tail, 0.0f);
@@ -519,50 +498,36 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       const float* kt = k + (static_cast<std::size_t>(g) * hd + t) * kds;
       for (int j = 0; j < kr.tail; ++j) tail[j] += qt * kt[(kr.tail_begin + j) * kts];
     }
-    const ExpSum e = exp_minus_max(row, P + kr.tail);
-    sums[r] = e.sum;
+    sums[r] = exp_minus_max(row, P + kr.tail).sum;
     switch (products) {
-      case AttentionProducts::F32: {
-        float* pf = static_cast<float*>(p_buf) + at;
-        std::copy_n(row, P, pf);
-        std::fill(pf + P, pf + keys, 0.0f);
+      case AttentionProducts::F32: std::copy_n(row, P, static_cast<float*>(b.p) + at); break;
+      case AttentionProducts::Bf16:
+        for (int j = 0; j < P; ++j) static_cast<std::uint16_t*>(b.p)[at + j] = bf16_of(row[j]);
         break;
-      }
-      case AttentionProducts::Bf16: {
-        std::uint16_t* pb = static_cast<std::uint16_t*>(p_buf) + at;
-        for (int j = 0; j < P; ++j) pb[j] = bf16_of(row[j]);
-        std::fill(pb + P, pb + keys, std::uint16_t{0});
-        break;
-      }
       case AttentionProducts::Int8: {
-        std::uint8_t* hi = static_cast<std::uint8_t*>(p_buf) + at;
-        std::uint8_t* lo = hi + sn;
-        weights_to_u8_planes(row, P, hi, lo);
-        std::fill(hi + P, hi + keys, std::uint8_t{0});
-        std::fill(lo + P, lo + keys, std::uint8_t{0});
+        std::uint8_t* hi = static_cast<std::uint8_t*>(b.p) + at;
+        weights_to_u8_planes(row, P, hi, hi + b.sn);
         break;
       }
     }
   }
-  const dnnl::memory::dim PR = static_cast<dnnl::memory::dim>(rows) * p_planes(products);
-  dnnl::memory pm(dnnl::memory::desc({PR, keys}, src_type(products), dims{keys, 1}), eng, p_buf);
-  dnnl::memory vm(dnnl::memory::desc({keys, hd}, weight_type(products), dims{hd, 1}), eng, const_cast<void*>(v_buf));
-  dnnl::memory om(dnnl::memory::desc({PR, hd}, acc_type(products), dims{hd, 1}), eng, o_buf);
-  b.values.execute(stream, {{DNNL_ARG_SRC, pm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, om}});
-  stream.wait();
-
+  // Padded keys of every row get weight 0.
+  for (int r = 0; r < rows; ++r) {
+    const std::size_t at = static_cast<std::size_t>(r) * keys;
+    switch (products) {
+      case AttentionProducts::F32: std::fill_n(static_cast<float*>(b.p) + at + P, keys - P, 0.0f); break;
+      case AttentionProducts::Bf16: std::fill_n(static_cast<std::uint16_t*>(b.p) + at + P, keys - P, std::uint16_t{0}); break;
+      case AttentionProducts::Int8:
+        std::fill_n(static_cast<std::uint8_t*>(b.p) + at + P, keys - P, std::uint8_t{0});
+        std::fill_n(static_cast<std::uint8_t*>(b.p) + b.sn + at + P, keys - P, std::uint8_t{0});
+        break;
+    }
+  }
+  values_product(bp, b, products, rows, keys, hd);
   for (int r = 0; r < rows; ++r) {
     const KeyRanges& kr = ranges[r];
     float* o = out + static_cast<std::size_t>(r) * s.out_stride + static_cast<std::size_t>(h) * hd;
-    if (products == AttentionProducts::Int8) {
-      const std::int32_t* ohi = static_cast<const std::int32_t*>(o_buf) + static_cast<std::size_t>(r) * hd;
-      const std::int32_t* olo = ohi + qn;
-      const float* vs = pk.v_scale.data() + static_cast<std::size_t>(g) * hd;
-      for (int t = 0; t < hd; ++t)
-        o[t] = (static_cast<float>(ohi[t]) + static_cast<float>(olo[t]) * (1.0f / 255.0f)) * vs[t] * (1.0f / 255.0f);
-    } else {
-      std::copy_n(static_cast<const float*>(o_buf) + static_cast<std::size_t>(r) * hd, hd, o);
-    }
+    output_row(b, products, pk, g, r, 1.0f, o);
     const float* tail = row_all + r * row_len + P;
     for (int j = 0; j < kr.tail; ++j) {
       const float* vj = v + static_cast<std::size_t>(kr.tail_begin + j) * s.kv_stride + static_cast<std::size_t>(g) * hd;

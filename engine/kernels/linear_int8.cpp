@@ -23,6 +23,7 @@
 #include "engine/kernels/dnnl_context.hpp"
 #include "engine/kernels/linear_impl.hpp"
 #include "engine/kernels/quantize.hpp"
+#include "engine/kernels/scratch.hpp"
 #include "engine/kernels/vector_math.hpp"
 
 namespace folio::engine::kernels {
@@ -59,12 +60,6 @@ struct Scratch {
 Scratch& scratch() {
   thread_local Scratch s;
   return s;
-}
-
-template <typename T>
-T* grown(std::vector<T>& v, std::size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
 }
 
 // y[r, n] (+)= act((acc[r, n] - zp * col_sum[n]) * row_scale * col_scale[n]

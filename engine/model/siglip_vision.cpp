@@ -4,6 +4,7 @@
 
 #include "engine/kernels/attention.hpp"
 #include "engine/kernels/norms.hpp"
+#include "engine/kernels/scratch.hpp"
 #include "engine/model/weights.hpp"
 
 namespace folio::engine {
@@ -12,6 +13,8 @@ using kernels::Epilogue;
 using kernels::Linear;
 
 namespace {
+
+using kernels::grown;
 
 Linear linear(const WeightFiles& w, const std::string& prefix, std::int64_t out, std::int64_t in, kernels::Precision p) {
   const auto weight = load_tensor(w, prefix + ".weight", {out, in});
@@ -22,12 +25,6 @@ Linear linear(const WeightFiles& w, const std::string& prefix, std::int64_t out,
 // Frames per encoder pass. One frame is already 729-1024 rows, more than a linear layer's row chunk, so
 // larger passes gain nothing and only hold more activation memory.
 constexpr int kFramesPerPass = 1;
-
-template <typename T>
-T* grown(std::vector<T>& v, std::size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
 
 }  // namespace
 

@@ -237,6 +237,18 @@ BOOST_AUTO_TEST_CASE(exp_approx_is_within_a_few_ulp) {
   BOOST_TEST(k::exp_approx(0.0f) == 1.0f);
 }
 
+// Rows of q, k, v and out packed without gaps.
+k::AttentionShape dense_shape(int queries, int heads, int kv_heads, int hd) {
+  k::AttentionShape s;
+  s.queries = queries;
+  s.heads = heads;
+  s.kv_heads = kv_heads;
+  s.head_dim = hd;
+  s.q_stride = s.out_stride = heads * hd;
+  s.kv_stride = kv_heads * hd;
+  return s;
+}
+
 // Attention of rows over their KeyRanges, in double, with token-major K and V.
 std::vector<double> ranges_reference(const std::vector<float>& q, const std::vector<float>& kk, const std::vector<float>& v,
                                      const k::AttentionShape& s, const std::vector<k::KeyRanges>& ranges, double scale) {
@@ -269,15 +281,8 @@ std::vector<double> ranges_reference(const std::vector<float>& q, const std::vec
 BOOST_AUTO_TEST_CASE(attention_over_a_shared_prefix_and_own_tails) {
   // Four rows (say two questions, two steps each) over one cache: a 600-key shared prefix (several key
   // blocks) and tails of their own further on.
-  const int heads = 6, kv_heads = 2, hd = 16, keys = 700;
-  k::AttentionShape s;
-  s.queries = 4;
-  s.heads = heads;
-  s.kv_heads = kv_heads;
-  s.head_dim = hd;
-  s.q_stride = heads * hd;
-  s.kv_stride = kv_heads * hd;
-  s.out_stride = heads * hd;
+  const int keys = 700;
+  const k::AttentionShape s = dense_shape(4, 6, 2, 16);
   const std::vector<k::KeyRanges> ranges = {{600, 600, 3}, {600, 600, 4}, {600, 650, 1}, {0, 650, 2}};
   const auto q = random_vector(4 * s.q_stride, 41), kk = random_vector(keys * s.kv_stride, 42, 2.0f),
              v = random_vector(keys * s.kv_stride, 43);
@@ -294,14 +299,7 @@ BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
   for (const auto& [products, tolerance] : {std::pair{k::AttentionProducts::F32, 1e-5},
                                             std::pair{k::AttentionProducts::Int8, 3e-2}})
     for (const int rows : {1, 10}) {
-      k::AttentionShape s;
-      s.queries = rows;
-      s.heads = heads;
-      s.kv_heads = kv_heads;
-      s.head_dim = hd;
-      s.q_stride = heads * hd;
-      s.kv_stride = kv_heads * hd;
-      s.out_stride = heads * hd;
+      k::AttentionShape s = dense_shape(rows, heads, kv_heads, hd);
       s.products = products;
       std::vector<k::KeyRanges> ranges;
       for (int r = 0; r < rows; ++r) ranges.push_back({prefix, prefix + 20 * r, 1 + r % 7});
