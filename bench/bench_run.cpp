@@ -3,7 +3,7 @@
 //     10-field schema asked on every page;
 //  2. peak resident memory on generated 50- and 500-page PDFs, which must stay flat as pages grow
 //     (with the small reference checkpoint: this measures the pipeline's streaming, not the model).
-// Usage: bench_run [--quick] (quick: 2.2x fewer pages, for a smoke run)
+// Usage: bench_run [--quick] (quick: 20 and 200 pages instead of 50 and 500, for a smoke run)
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>

@@ -71,7 +71,7 @@ void pack_kv(const float* k, const float* v, const AttentionShape& shape, Packed
 // decode steps of several questions at once and their suffixes. Keys are split in blocks whose partial
 // softmaxes are merged, so that a few rows still spread over every core and K/V are read once a step.
 // With `prefix` (packed keys [0, prefix->keys), every row's ranges[r].prefix equal to it), the prefix part
-// runs as two matrix products per query head on the packed keys instead.
+// runs as two matrix products per kv head (all its query heads and rows at once) on the packed keys.
 void attention_ranges(const float* q, const float* k, const float* v, const AttentionShape& shape,
                       const KeyRanges* ranges, float scale, float* out, const PackedKv* prefix = nullptr);
 

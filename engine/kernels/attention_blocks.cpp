@@ -461,28 +461,30 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void int8_sc
   for (int j = 0; j < n; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
 }
 
-// One query head of rows that share the packed prefix: Q·Kᵀ over the packed prefix, the rows' own tail
-// scores from the cache, one softmax over both, P·V over the packed prefix plus the tail's values.
+// One kv head of rows that share the packed prefix: every query vector of its group (row r, head in
+// group hh: vector r * group + hh) as one matrix, so that its K and V are read once and a decode step runs
+// two products per kv head. Q·Kᵀ over the packed prefix, each row's own tail scores from the cache, one
+// softmax over both, P·V over the packed prefix plus the tail's values.
 void prefix_item(const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges* ranges,
-                 const PackedKv& pk, float scale, int h, float* out) {
-  const int group = s.heads / s.kv_heads, g = h / group, hd = s.head_dim, rows = s.queries, P = pk.keys,
-            keys = pk.padded;
+                 const PackedKv& pk, float scale, int g, float* out) {
+  const int group = s.heads / s.kv_heads, hd = s.head_dim, rows = s.queries * group, P = pk.keys, keys = pk.padded;
   const AttentionProducts products = pk.products;
   const auto& bp = block_primitives(products, rows, keys, hd);
   thread_local ItemScratch sc;
   const std::size_t kg = static_cast<std::size_t>(g) * keys;
   const std::size_t kts = s.key_stride(), kds = s.k_dim_stride;
   int max_tail = 0;
-  for (int r = 0; r < rows; ++r) max_tail = std::max(max_tail, ranges[r].tail);
+  for (int r = 0; r < s.queries; ++r) max_tail = std::max(max_tail, ranges[r].tail);
   const std::size_t row_len = static_cast<std::size_t>(keys) + max_tail;
   float* const row_all = grown(sc.row, static_cast<std::size_t>(rows) * row_len);
-  auto q_row = [&](int r) { return q + static_cast<std::size_t>(r) * s.q_stride + static_cast<std::size_t>(h) * hd; };
+  auto head_of = [&](int m) { return static_cast<std::size_t>(g) * group + m % group; };
+  auto q_row = [&](int m) { return q + static_cast<std::size_t>(m / group) * s.q_stride + head_of(m) * hd; };
 
   const ItemBuffers b = item_buffers(products, pk, g, rows, rows, keys, q_row, sc);
   scores_product(bp, b, products, rows, keys, hd);
   float* sums = grown(sc.sums, rows);
   for (int r = 0; r < rows; ++r) {
-    const KeyRanges& kr = ranges[r];
+    const KeyRanges& kr = ranges[r / group];
     float* row = row_all + r * row_len;
     const std::size_t at = static_cast<std::size_t>(r) * keys;
     if (products == AttentionProducts::Int8)
@@ -525,8 +527,8 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   }
   values_product(bp, b, products, rows, keys, hd);
   for (int r = 0; r < rows; ++r) {
-    const KeyRanges& kr = ranges[r];
-    float* o = out + static_cast<std::size_t>(r) * s.out_stride + static_cast<std::size_t>(h) * hd;
+    const KeyRanges& kr = ranges[r / group];
+    float* o = out + static_cast<std::size_t>(r / group) * s.out_stride + head_of(r) * hd;
     output_row(b, products, pk, g, r, 1.0f, o);
     const float* tail = row_all + r * row_len + P;
     for (int j = 0; j < kr.tail; ++j) {
@@ -547,7 +549,7 @@ void pack_kv(const float* k, const float* v, const AttentionShape& s, PackedKv& 
 void attention_packed_prefix(const float* q, const float* k, const float* v, const AttentionShape& s,
                              const KeyRanges* ranges, const PackedKv& prefix, float scale, float* out) {
 #pragma omp parallel for schedule(dynamic, 1)
-  for (int h = 0; h < s.heads; ++h) prefix_item(q, k, v, s, ranges, prefix, scale, h, out);
+  for (int g = 0; g < s.kv_heads; ++g) prefix_item(q, k, v, s, ranges, prefix, scale, g, out);
 }
 
 void attention_query_blocks(const float* q, const float* k, const float* v, const AttentionShape& s, float scale,
