@@ -12,6 +12,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <algorithm>
 #include <thread>
 
 #include "cli/command.hpp"
@@ -90,7 +91,7 @@ nlohmann::json run_bench(const std::string& shape, const std::string& precision,
   o.precision = engine::parse_precision(precision);
   o.threads = threads;
   o.repetitions = repetitions;
-  const auto limits = engine::measure_machine_limits(threads);
+  auto limits = engine::measure_machine_limits(threads);
   ScratchDir dir(shape);
   engine::write_random_checkpoint(dir.path, shape);
   const auto config = engine::load_model_config(dir.path / "config.json");
@@ -100,6 +101,11 @@ nlohmann::json run_bench(const std::string& shape, const std::string& precision,
     const auto weights = engine::WeightFiles::open(dir.path);
     r = engine::measure_throughput(config, weights, o);
   }
+  // The limits again after the phases, keeping the better of the two: on a shared machine one measurement
+  // can land in a burst of another job's load and understate the limit (seen: 1.04 vs 1.46 TOPS).
+  const auto again = engine::measure_machine_limits(threads);
+  limits.int8_gops = std::max(limits.int8_gops, again.int8_gops);
+  limits.bandwidth_gbs = std::max(limits.bandwidth_gbs, again.bandwidth_gbs);
   if (rss) rss_mb = ask_peak_rss_mb(dir.path, write_page(dir.path), precision, threads);
 
   const double vision_gops = r.vision_gop / r.vision_s.median, prefill_gops = r.prefill_gop / r.prefill_s.median;
