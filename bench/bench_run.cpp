@@ -4,20 +4,16 @@
 //  2. peak resident memory on generated 50- and 500-page PDFs, which must stay flat as pages grow
 //     (with the small reference checkpoint: this measures the pipeline's streaming, not the model).
 // Usage: bench_run [--quick] (quick: 20 and 200 pages instead of 50 and 500, for a smoke run)
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "common/child_process.hpp"
 #include "engine/model/random_checkpoint.hpp"
 
-extern char** environ;
 namespace fs = std::filesystem;
 
 namespace {
@@ -28,21 +24,8 @@ struct Measured {
 };
 
 Measured run(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  std::vector<std::string> copy = args;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const auto t0 = std::chrono::steady_clock::now();
-  pid_t pid = 0;
-  Measured m;
-  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return m;
-  int status = 0;
-  rusage usage{};
-  wait4(pid, &status, 0, &usage);
-  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  m.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  m.peak_rss_mb = usage.ru_maxrss / 1024.0;
-  return m;
+  const folio::ChildRun r = folio::run_and_measure(args);
+  return {r.exit_code, r.seconds, r.peak_rss_mb};
 }
 
 // A plain PDF of `pages` letter-size pages of text lines, written by hand (no PDF writer is a dependency).

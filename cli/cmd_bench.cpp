@@ -1,11 +1,6 @@
 // folio bench: the engine on random weights with a published checkpoint's shapes, each phase timed and
 // set against this machine's limits measured in the same run, and the peak memory of `folio ask`.
 #include <fmt/format.h>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,6 +11,7 @@
 #include <thread>
 
 #include "cli/command.hpp"
+#include "common/child_process.hpp"
 #include "common/error.hpp"
 #include "engine/engine.hpp"
 #include "engine/machine_limits.hpp"
@@ -24,7 +20,6 @@
 #include "engine/throughput.hpp"
 #include "stages/leptonica.hpp"
 
-extern char** environ;
 
 namespace folio::cli {
 namespace {
@@ -63,27 +58,15 @@ fs::path write_page(const fs::path& dir) {
 
 // Peak resident memory (MB) of `folio ask` on the generated checkpoint, -1 if it failed.
 double ask_peak_rss_mb(const fs::path& model, const fs::path& page, const std::string& precision, int threads) {
-  std::vector<std::string> args = {"/proc/self/exe", "-q", "ask", "--model", model.string(), "--image", page.string(),
+  std::vector<std::string> args = {fs::read_symlink("/proc/self/exe").string(), "-q", "ask", "--model", model.string(), "--image", page.string(),
                                    "--question", "What is the total amount due?", "--max-new-tokens", "8",
                                    "--precision", precision};
   if (threads > 0) {
     args.push_back("--threads");
     args.push_back(std::to_string(threads));
   }
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -1;
-  int status = 0;
-  rusage usage{};
-  if (wait4(pid, &status, 0, &usage) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
-  return usage.ru_maxrss / 1024.0;
+  const ChildRun r = run_and_measure(args, true);
+  return r.exit_code == 0 ? r.peak_rss_mb : -1;
 }
 
 nlohmann::json run_bench(const std::string& shape, const std::string& precision, int threads, int repetitions, bool rss) {
