@@ -105,7 +105,10 @@ std::string to_string(const PageSelection& selection) {
   for (const PageRange& r : selection.ranges) {
     if (!out.empty()) out += ',';
     out += bound(r.first);
-    if (r.last != r.first) out += "-" + bound(r.last);
+    if (r.last != r.first) {
+      out += '-';  // appended apart: "-" + std::string trips GCC 12's -Wrestrict false positive
+      out += bound(r.last);
+    }
   }
   return out;
 }
