@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "engine/kernels/dnnl_context.hpp"
+#include "engine/kernels/quantize.hpp"
 #include "engine/kernels/scratch.hpp"
 #include "engine/kernels/softmax.hpp"
 #include "engine/kernels/vector_math.hpp"
@@ -47,23 +48,13 @@ constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: float rounding to nearest 
 
 int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
-inline std::uint16_t bf16_of(float f) {
-  const std::uint32_t b = std::bit_cast<std::uint32_t>(f);
-  return static_cast<std::uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);  // round to nearest even
-}
 
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_key(const float* x, int hd, std::int8_t* q,
-                                                                                 float* scale, std::int32_t* sum) {
-  float amax = 0.0f;
-  for (int t = 0; t < hd; ++t) amax = std::max(amax, std::abs(x[t]));
-  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+// One key's vector as s8 with its scale (the engine's symmetric per-row quantiser) and the sum of its
+// quantised values (what Q's zero point of 128 costs in the product).
+void quantize_key(const float* x, int hd, std::int8_t* q, float* scale, std::int32_t* sum) {
+  quantize_rows_s8(x, 1, hd, hd, q, scale);
   std::int32_t s = 0;
-  for (int t = 0; t < hd; ++t) {
-    const int v = static_cast<int>((x[t] * inv + kMagic) - kMagic);
-    q[t] = static_cast<std::int8_t>(v);
-    s += v;
-  }
-  *scale = amax / 127.0f;
+  for (int t = 0; t < hd; ++t) s += q[t];
   *sum = s;
 }
 
@@ -184,13 +175,12 @@ struct ItemScratch {
   std::vector<float> q_scale, sums;
 };
 
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float quantize_query(const float* x, int hd,
-                                                                                    std::uint8_t* q) {
-  float amax = 0.0f;
-  for (int t = 0; t < hd; ++t) amax = std::max(amax, std::abs(x[t]));
-  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-  for (int t = 0; t < hd; ++t) q[t] = static_cast<std::uint8_t>(static_cast<int>((x[t] * inv + kMagic) - kMagic) + 128);
-  return amax / 127.0f;
+// One query's vector as u8 around a zero point of 128: the symmetric s8 quantiser, shifted. Returns its scale.
+float quantize_query(const float* x, int hd, std::uint8_t* q) {
+  float scale = 0.0f;
+  quantize_rows_s8(x, 1, hd, hd, reinterpret_cast<std::int8_t*>(q), &scale);
+  for (int t = 0; t < hd; ++t) q[t] ^= 0x80u;  // two's complement v -> v + 128
+  return scale;
 }
 
 // Softmax weights e in [0, 1] as two u8 planes: hi = trunc(255 e), lo = round(255 (255 e - hi)).

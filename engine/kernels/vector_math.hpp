@@ -22,6 +22,12 @@ inline float exp_approx(float x) {
   return x <= -87.33654f ? 0.0f : p * std::bit_cast<float>(bits);
 }
 
+// float -> bf16 bits, rounded to nearest even (finite inputs).
+inline std::uint16_t bf16_of(float f) {
+  const std::uint32_t b = std::bit_cast<std::uint32_t>(f);
+  return static_cast<std::uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
+
 // GELU with the tanh approximation (SigLIP's "gelu_pytorch_tanh"): 0.5 x (1 + tanh(u)) is exactly
 // x * sigmoid(2u), which has no cancellation where tanh(u) nears -1.
 inline float gelu_tanh(float x) {

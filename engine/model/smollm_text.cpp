@@ -9,6 +9,7 @@
 #include "engine/kernels/attention.hpp"
 #include "engine/kernels/norms.hpp"
 #include "engine/kernels/rope.hpp"
+#include "engine/kernels/vector_math.hpp"
 #include "engine/model/weights.hpp"
 
 namespace folio::engine {
@@ -52,10 +53,7 @@ TextDecoder::TextDecoder(const TextConfig& c, const WeightFiles& w, kernels::Pre
       embed_f32_ = std::move(e);
     } else {
       embed_bf16_.resize(e.size());
-      for (std::size_t i = 0; i < e.size(); ++i) {
-        const std::uint32_t b = std::bit_cast<std::uint32_t>(e[i]);
-        embed_bf16_[i] = static_cast<std::uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
-      }
+      for (std::size_t i = 0; i < e.size(); ++i) embed_bf16_[i] = kernels::bf16_of(e[i]);
     }
   }
   const std::int64_t d = c.hidden_size, it = c.intermediate_size, q = static_cast<std::int64_t>(c.num_heads) * c.head_dim,
