@@ -263,6 +263,7 @@ namespace {
 struct PrefixPrimitives {
   dnnl::matmul scores, values;
   dnnl::memory::desc q_md, k_md, s_md, p_md, v_md, o_md;
+  dnnl::memory::desc scores_scratchpad, values_scratchpad;
 };
 
 const PrefixPrimitives& prefix_primitives(int m, int hd, int prefix, int row, int kds, int kv_stride, float scale) {
@@ -277,10 +278,14 @@ const PrefixPrimitives& prefix_primitives(int m, int hd, int prefix, int row, in
   p.s_md = dnnl::memory::desc({m, prefix}, dt::f32, dims{row, 1});
   p.v_md = dnnl::memory::desc({prefix, hd}, dt::f32, dims{kv_stride, 1});
   p.o_md = dnnl::memory::desc({m, hd}, dt::f32, dims{hd, 1});
-  dnnl::primitive_attr scaled;
+  dnnl::primitive_attr scaled = with_user_scratchpad();
   scaled.set_output_scales(0, {scale});
-  p.scores = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(p.q_md, p.k_md, p.s_md), scaled, eng));
-  p.values = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(p.s_md, p.v_md, p.o_md), eng));
+  const dnnl::matmul::primitive_desc scores(dnnl::matmul::desc(p.q_md, p.k_md, p.s_md), scaled, eng);
+  const dnnl::matmul::primitive_desc values(dnnl::matmul::desc(p.s_md, p.v_md, p.o_md), with_user_scratchpad(), eng);
+  p.scores = dnnl::matmul(scores);
+  p.values = dnnl::matmul(values);
+  p.scores_scratchpad = scores.scratchpad_desc();
+  p.values_scratchpad = values.scratchpad_desc();
   return cache.emplace(key, std::move(p)).first->second;
 }
 
@@ -324,7 +329,10 @@ void attention_shared_prefix(const float* q, const float* k, const float* v, con
                   hd, qp + static_cast<std::size_t>(m) * hd);
     dnnl::memory qm(b.q_md, eng, qp), km(b.k_md, eng, const_cast<float*>(kg)), sm(b.s_md, eng, sp),
         vm(b.v_md, eng, const_cast<float*>(v + static_cast<std::size_t>(g) * hd)), om(b.o_md, eng, op);
-    b.scores.execute(stream, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
+    b.scores.execute(stream, {{DNNL_ARG_SRC, qm},
+                              {DNNL_ARG_WEIGHTS, km},
+                              {DNNL_ARG_DST, sm},
+                              {DNNL_ARG_SCRATCHPAD, thread_scratchpad(b.scores_scratchpad)}});
     stream.wait();
 #pragma omp parallel for schedule(static)
     for (int m = 0; m < M; ++m) {
@@ -332,7 +340,10 @@ void attention_shared_prefix(const float* q, const float* k, const float* v, con
       tail_and_softmax(qp + static_cast<std::size_t>(m) * hd, kg, kds, hd, P, kr.tail_begin, kr.tail, scale,
                        sp + static_cast<std::size_t>(m) * row);
     }
-    b.values.execute(stream, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, om}});
+    b.values.execute(stream, {{DNNL_ARG_SRC, sm},
+                              {DNNL_ARG_WEIGHTS, vm},
+                              {DNNL_ARG_DST, om},
+                              {DNNL_ARG_SCRATCHPAD, thread_scratchpad(b.values_scratchpad)}});
     stream.wait();
 #pragma omp parallel for schedule(static)
     for (int m = 0; m < M; ++m) {

@@ -91,7 +91,10 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
 #pragma omp parallel for collapse(2) schedule(static)
   for (int g = 0; g < Hk; ++g)
     for (int c = 0; c < chunks; ++c) {
-      std::vector<float> kr(hd), vr(hd), inv_v(hd);
+      thread_local std::vector<float> buffers;
+      float* const kr = grown(buffers, 3 * static_cast<std::size_t>(hd));
+      float* const vr = kr + hd;
+      float* const inv_v = vr + hd;
       if (products == AttentionProducts::Int8)
         for (int t = 0; t < hd; ++t) {
           const float sc = p.v_scale[static_cast<std::size_t>(g) * hd + t];
@@ -105,13 +108,13 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
             vr[t] = v[static_cast<std::size_t>(j) * s.kv_stride + static_cast<std::size_t>(g) * hd + t];
           }
         } else {
-          std::fill(kr.begin(), kr.end(), 0.0f);
-          std::fill(vr.begin(), vr.end(), 0.0f);
+          std::fill_n(kr, hd, 0.0f);
+          std::fill_n(vr, hd, 0.0f);
         }
         switch (products) {
           case AttentionProducts::F32:
-            std::copy_n(kr.data(), hd, p.kf.data() + at);
-            std::copy_n(vr.data(), hd, p.vf.data() + at);
+            std::copy_n(kr, hd, p.kf.data() + at);
+            std::copy_n(vr, hd, p.vf.data() + at);
             break;
           case AttentionProducts::Bf16:
             for (int t = 0; t < hd; ++t) {
@@ -121,7 +124,7 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
             break;
           case AttentionProducts::Int8: {
             const std::size_t kj = static_cast<std::size_t>(g) * Kp + j;
-            quantize_key(kr.data(), hd, p.k8.data() + at, &p.k_scale[kj], &p.k_sum[kj]);
+            quantize_key(kr, hd, p.k8.data() + at, &p.k_scale[kj], &p.k_sum[kj]);
             for (int t = 0; t < hd; ++t)
               p.v8[at + t] = static_cast<std::int8_t>(static_cast<int>((vr[t] * inv_v[t] + kMagic) - kMagic));
             break;
@@ -134,6 +137,7 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
 // The two products of one block shape, for one thread.
 struct BlockPrimitives {
   dnnl::matmul scores, values;
+  dnnl::memory::desc scores_scratchpad, values_scratchpad;
 };
 
 dt src_type(AttentionProducts p) {
@@ -161,8 +165,12 @@ const BlockPrimitives& block_primitives(AttentionProducts p, int rows, int keys,
   const dnnl::memory::desc v_md({K, D}, weight_type(p), dims{D, 1});
   const dnnl::memory::desc o_md({PR, D}, acc_type(p), dims{D, 1});
   BlockPrimitives b;
-  b.scores = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, s_md), eng));
-  b.values = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, o_md), eng));
+  const dnnl::matmul::primitive_desc scores(dnnl::matmul::desc(q_md, kt_md, s_md), with_user_scratchpad(), eng);
+  const dnnl::matmul::primitive_desc values(dnnl::matmul::desc(p_md, v_md, o_md), with_user_scratchpad(), eng);
+  b.scores = dnnl::matmul(scores);
+  b.values = dnnl::matmul(values);
+  b.scores_scratchpad = scores.scratchpad_desc();
+  b.values_scratchpad = values.scratchpad_desc();
   return cache.emplace(key, std::move(b)).first->second;
 }
 
@@ -219,6 +227,59 @@ void weights_to_u8_planes(const float* e, int n, std::uint8_t* hi, std::uint8_t*
   if (avx512) return weights_to_u8_planes_avx512(e, n, hi, lo);
   weights_to_u8_planes_scalar(e, n, hi, lo, 0);
 }
+
+// The int8 softmax row of softmax_row<Int8> below in two AVX-512 passes instead of four, masked tails:
+// the scores t = (acc - 128 k_sum) k_scale with their maximum, then e = exp(a (t - max)) with its sum and
+// both u8 planes. The exponential is exp_approx's polynomial (same clamp, same zero below it).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+__attribute__((target("avx512f,avx512bw"))) float softmax_row_int8_avx512(const std::int32_t* acc,
+                                                                         const std::int32_t* k_sum,
+                                                                         const float* k_scale, float a, int visible,
+                                                                         int keys, float* t, std::uint8_t* hi,
+                                                                         std::uint8_t* lo) {
+  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  for (int j = 0; j < visible; j += 16) {
+    const __mmask16 m = visible - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (visible - j)) - 1);
+    const __m512i c = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, acc + j),
+                                       _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m, k_sum + j), 7));
+    const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(c), _mm512_maskz_loadu_ps(m, k_scale + j));
+    _mm512_mask_storeu_ps(t + j, m, v);
+    vmax = _mm512_mask_max_ps(vmax, m, vmax, v);
+  }
+  const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+  const __m512 va = _mm512_set1_ps(a), k255 = _mm512_set1_ps(255.0f), lowest = _mm512_set1_ps(-87.33654f);
+  __m512 vsum = _mm512_setzero_ps();
+  for (int j = 0; j < visible; j += 16) {
+    const __mmask16 m = visible - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (visible - j)) - 1);
+    const __m512 x = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, t + j), mx), va), lowest);
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f),
+                                     _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x));
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    // Lanes at the clamp, and the masked tail, are exactly 0.
+    const __mmask16 live = _mm512_mask_cmp_ps_mask(m, x, lowest, _CMP_GT_OQ);
+    const __m512 e = _mm512_maskz_scalef_ps(live, p, n);
+    vsum = _mm512_add_ps(vsum, e);
+    const __m512 xe = _mm512_mul_ps(e, k255);
+    const __m512i h = _mm512_cvttps_epi32(xe);
+    const __m512i l = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(xe, _mm512_cvtepi32_ps(h)), k255));
+    _mm512_mask_cvtusepi32_storeu_epi8(hi + j, m, h);
+    _mm512_mask_cvtusepi32_storeu_epi8(lo + j, m, l);
+  }
+  std::fill(hi + visible, hi + keys, std::uint8_t{0});
+  std::fill(lo + visible, lo + keys, std::uint8_t{0});
+  return _mm512_reduce_add_ps(vsum);
+}
+#pragma GCC diagnostic pop
 
 // The softmax weights of one row: e = exp(s - max) for its visible keys, 0 for keys [visible, keys), written
 // into the P row(s) in the product type; returns the sum of e. Two passes over the row: the maximum, then the
@@ -345,7 +406,10 @@ void scores_product(const BlockPrimitives& bp, const ItemBuffers& b, AttentionPr
   dnnl::memory qm(dnnl::memory::desc({rows_pad, hd}, src_type(products), dims{hd, 1}), eng, b.q);
   dnnl::memory km(dnnl::memory::desc({hd, keys}, weight_type(products), dims{1, hd}), eng, const_cast<void*>(b.k));
   dnnl::memory sm(dnnl::memory::desc({rows_pad, keys}, acc_type(products), dims{keys, 1}), eng, b.s);
-  bp.scores.execute(thread_stream(), {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
+  bp.scores.execute(thread_stream(), {{DNNL_ARG_SRC, qm},
+                                      {DNNL_ARG_WEIGHTS, km},
+                                      {DNNL_ARG_DST, sm},
+                                      {DNNL_ARG_SCRATCHPAD, thread_scratchpad(bp.scores_scratchpad)}});
   thread_stream().wait();
 }
 
@@ -357,7 +421,10 @@ void values_product(const BlockPrimitives& bp, const ItemBuffers& b, AttentionPr
   dnnl::memory pm(dnnl::memory::desc({PR, keys}, src_type(products), dims{keys, 1}), eng, b.p);
   dnnl::memory vm(dnnl::memory::desc({keys, hd}, weight_type(products), dims{hd, 1}), eng, const_cast<void*>(b.v));
   dnnl::memory om(dnnl::memory::desc({PR, hd}, acc_type(products), dims{hd, 1}), eng, b.o);
-  bp.values.execute(thread_stream(), {{DNNL_ARG_SRC, pm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, om}});
+  bp.values.execute(thread_stream(), {{DNNL_ARG_SRC, pm},
+                                      {DNNL_ARG_WEIGHTS, vm},
+                                      {DNNL_ARG_DST, om},
+                                      {DNNL_ARG_SCRATCHPAD, thread_scratchpad(bp.values_scratchpad)}});
   thread_stream().wait();
 }
 
@@ -411,11 +478,17 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   const ItemBuffers b = item_buffers(products, pk, g, rows, rows_pad, keys, q_row, sc);
   scores_product(bp, b, products, rows_pad, keys, hd);
   // Softmax weights, row by row; padded rows of P stay zero.
+  static const bool avx512 = __builtin_cpu_supports("avx512bw");
   float* sums = grown(sc.sums, rows_pad);
   const std::size_t kg = static_cast<std::size_t>(g) * pk.padded;
   for (int r = 0; r < rows; ++r) {
     const std::size_t at = static_cast<std::size_t>(r) * keys;
-    if (products == AttentionProducts::Int8) {
+    if (products == AttentionProducts::Int8 && avx512) {
+      std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
+      sums[r] = softmax_row_int8_avx512(static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
+                                        pk.k_scale.data() + kg, sc.q_scale[r] * scale, visible_of(r), keys, row,
+                                        p8 + at, p8 + b.sn + at);
+    } else if (products == AttentionProducts::Int8) {
       std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
       sums[r] = softmax_weights(products, nullptr, static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
                                 pk.k_scale.data() + kg, sc.q_scale[r] * scale, visible_of(r), keys, row, p8 + at,

@@ -68,6 +68,7 @@ class FloatLinear final : public Linear::Impl {
         dnnl::reorder(p.to_bf16).execute(s, src_f32, p.src_bf16);
         args[DNNL_ARG_SRC] = p.src_bf16;
       }
+      args[DNNL_ARG_SCRATCHPAD] = thread_scratchpad(p.scratchpad);
       p.matmul.execute(s, args);
     }
     s.wait();
@@ -81,13 +82,14 @@ class FloatLinear final : public Linear::Impl {
     dnnl::memory::desc src_desc, dst_desc;
     dnnl::reorder to_bf16;
     dnnl::memory src_bf16;
+    dnnl::memory::desc scratchpad;
   };
 
   dnnl::matmul::primitive_desc make_pd(int m, Epilogue ep, const dnnl::memory::desc& wdesc) const {
     const auto& eng = dnnl_engine();
     dnnl::memory::desc src({m, in_}, wdt_, tag::ab);
     dnnl::memory::desc dst({m, out_}, dt::f32, tag::ab);
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = with_user_scratchpad();
     dnnl::post_ops po;
     if (ep.activation == Activation::GeluTanh) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f);
     if (ep.activation == Activation::Silu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.f, 0.f);
@@ -103,7 +105,7 @@ class FloatLinear final : public Linear::Impl {
     auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
     auto pd = make_pd(m, ep, weights_desc_);
-    Prim p{dnnl::matmul(pd), pd.src_desc(), pd.dst_desc(), {}, {}};
+    Prim p{dnnl::matmul(pd), pd.src_desc(), pd.dst_desc(), {}, {}, pd.scratchpad_desc()};
     if (wdt_ == dt::bf16) {
       const auto& eng = dnnl_engine();
       p.src_bf16 = dnnl::memory(pd.src_desc(), eng);

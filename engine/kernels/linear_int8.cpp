@@ -169,7 +169,10 @@ class Int8Linear final : public Linear::Impl {
         std::memset(q + static_cast<std::size_t>(planes_ * rows) * in_, 0, static_cast<std::size_t>(b - planes_ * rows) * in_);
       p.src.set_data_handle(q);
       p.dst.set_data_handle(acc);
-      p.matmul.execute(stream, {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, layouts_[p.layout].weights}, {DNNL_ARG_DST, p.dst}});
+      p.matmul.execute(stream, {{DNNL_ARG_SRC, p.src},
+                                {DNNL_ARG_WEIGHTS, layouts_[p.layout].weights},
+                                {DNNL_ARG_DST, p.dst},
+                                {DNNL_ARG_SCRATCHPAD, thread_scratchpad(p.scratchpad)}});
       epilogue(acc, rs, zp, rows, ep, y + static_cast<std::size_t>(row0) * out_);
     }
     stream.wait();
@@ -184,12 +187,13 @@ class Int8Linear final : public Linear::Impl {
     std::size_t layout = 0;
     dnnl::matmul matmul;
     dnnl::memory src, dst;
+    dnnl::memory::desc scratchpad;
   };
 
   dnnl::matmul::primitive_desc make_pd(int m, const dnnl::memory::desc& wdesc) const {
     dnnl::memory::desc src({m, in_}, dt::u8, tag::ab);
     dnnl::memory::desc dst({m, out_}, dt::s32, tag::ab);
-    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wdesc, dst), dnnl_engine());
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wdesc, dst), with_user_scratchpad(), dnnl_engine());
   }
 
   // Zero points, scales, bias and the activation in one pass over the s32 result (the activation is
@@ -225,6 +229,7 @@ class Int8Linear final : public Linear::Impl {
     p.matmul = dnnl::matmul(pd);
     p.src = dnnl::memory(pd.src_desc(), eng, DNNL_MEMORY_NONE);
     p.dst = dnnl::memory(pd.dst_desc(), eng, DNNL_MEMORY_NONE);
+    p.scratchpad = pd.scratchpad_desc();
     return cache_.emplace(bucket, std::move(p)).first->second;
   }
 

@@ -1,5 +1,7 @@
 #include "engine/kernels/quantize.hpp"
 
+#include "engine/kernels/parallel.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -25,9 +27,9 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantiz
 }  // namespace
 
 void quantize_rows_s8(const float* x, int rows, int cols, int stride, std::int8_t* q, float* scales) {
-#pragma omp parallel for schedule(static) if (rows >= 8)
-  for (int r = 0; r < rows; ++r)
+  for_each_row(rows, 8, [&](int r) {
     quantize_row(x + static_cast<std::size_t>(r) * stride, cols, q + static_cast<std::size_t>(r) * cols, scales + r);
+  });
 }
 
 }  // namespace folio::engine::kernels
@@ -109,10 +111,10 @@ void quantize_weights_s8(const float* w, int rows, int cols, std::int8_t* q, flo
 
 void quantize_rows_u8(const float* x, int rows, int cols, int stride, std::uint8_t* q, float* scales,
                       std::int32_t* zero_points) {
-#pragma omp parallel for schedule(static) if (rows >= 8)
-  for (int r = 0; r < rows; ++r)
+  for_each_row(rows, 8, [&](int r) {
     quantize_row_u8(x + static_cast<std::size_t>(r) * stride, cols, q + static_cast<std::size_t>(r) * cols, scales + r,
                     zero_points + r);
+  });
 }
 
 }  // namespace folio::engine::kernels
@@ -138,13 +140,12 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void residua
 
 void quantize_rows_u8_planes(const float* x, int rows, int cols, int stride, std::uint8_t* hi, std::uint8_t* lo,
                              float* scales, std::int32_t* zero_points) {
-#pragma omp parallel for schedule(static) if (rows >= 8)
-  for (int r = 0; r < rows; ++r) {
+  for_each_row(rows, 8, [&](int r) {
     const float* xr = x + static_cast<std::size_t>(r) * stride;
     std::uint8_t* h = hi + static_cast<std::size_t>(r) * cols;
     quantize_row_u8(xr, cols, h, scales + r, zero_points + r);
     residual_plane(xr, cols, h, scales[r], zero_points[r], lo + static_cast<std::size_t>(r) * cols);
-  }
+  });
 }
 
 }  // namespace folio::engine::kernels
