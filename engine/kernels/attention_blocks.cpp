@@ -48,6 +48,12 @@ constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: float rounding to nearest 
 
 int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
+// The hand-vectorised paths below need AVX-512 F, BW and VL (what x86-64-v4 has).
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  return yes;
+}
+
 
 // One key's vector as s8 with its scale (the engine's symmetric per-row quantiser) and the sum of its
 // quantised values (what Q's zero point of 128 costs in the product).
@@ -74,11 +80,19 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
     p.k_sum.resize(p.k_scale.size());
     p.v_scale.resize(static_cast<std::size_t>(Hk) * hd);
     // V's per-channel scales: the largest magnitude of each (kv head, dim) over the keys.
-    std::fill(p.v_scale.begin(), p.v_scale.end(), 0.0f);
-    for (int j = 0; j < Kt; ++j)
-      for (int c = 0; c < Hk * hd; ++c)
-        p.v_scale[c] = std::max(p.v_scale[c], std::abs(v[static_cast<std::size_t>(j) * s.kv_stride + c]));
-    for (auto& x : p.v_scale) x /= 127.0f;
+    // One kv head per thread, its channels one vector across (this ran serially: 4% of the vision encoder).
+    float* const vs = p.v_scale.data();
+#pragma omp parallel for schedule(static)
+    for (int g = 0; g < Hk; ++g) {
+      float* const sg = vs + static_cast<std::size_t>(g) * hd;
+      std::fill_n(sg, hd, 0.0f);
+      for (int j = 0; j < Kt; ++j) {
+        const float* vj = v + static_cast<std::size_t>(j) * s.kv_stride + static_cast<std::size_t>(g) * hd;
+#pragma omp simd
+        for (int t = 0; t < hd; ++t) sg[t] = std::max(sg[t], std::abs(vj[t]));
+      }
+      for (int t = 0; t < hd; ++t) sg[t] /= 127.0f;
+    }
   } else if (products == AttentionProducts::Bf16) {
     p.kb.resize(n);
     p.vb.resize(n);
@@ -206,7 +220,7 @@ float quantize_query(const float* x, int hd, std::uint8_t* q) {
 // (GCC 12's own intrinsics start from an undefined vector and trip -Wmaybe-uninitialized: silenced here.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-__attribute__((target("avx512f,avx512bw"))) void weights_to_u8_planes_avx512(const float* e, int n, std::uint8_t* hi,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void weights_to_u8_planes_avx512(const float* e, int n, std::uint8_t* hi,
                                                                              std::uint8_t* lo) {
   const __m512 k255 = _mm512_set1_ps(255.0f);
   int j = 0;
@@ -223,8 +237,7 @@ __attribute__((target("avx512f,avx512bw"))) void weights_to_u8_planes_avx512(con
 #pragma GCC diagnostic pop
 
 void weights_to_u8_planes(const float* e, int n, std::uint8_t* hi, std::uint8_t* lo) {
-  static const bool avx512 = __builtin_cpu_supports("avx512bw");
-  if (avx512) return weights_to_u8_planes_avx512(e, n, hi, lo);
+  if (has_avx512()) return weights_to_u8_planes_avx512(e, n, hi, lo);
   weights_to_u8_planes_scalar(e, n, hi, lo, 0);
 }
 
@@ -234,49 +247,82 @@ void weights_to_u8_planes(const float* e, int n, std::uint8_t* hi, std::uint8_t*
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-__attribute__((target("avx512f,avx512bw"))) float softmax_row_int8_avx512(const std::int32_t* acc,
+#define FOLIO_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline
+// Scores (acc - 128 k_sum) k_scale of keys [j, j + 16), lanes of m.
+FOLIO_AVX512 __m512 int8_scores16(const std::int32_t* acc, const std::int32_t* k_sum, const float* k_scale, int j,
+                                  __mmask16 m) {
+  const __m512i c = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, acc + j),
+                                     _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m, k_sum + j), 7));
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(c), _mm512_maskz_loadu_ps(m, k_scale + j));
+}
+
+// e = exp(a (t - max)) for the lanes of m (0 elsewhere and at the clamp), and its two u8 planes.
+FOLIO_AVX512 __m512 exp_planes16(const float* t, __mmask16 m, __m512 mx, __m512 a, __m128i& h8, __m128i& l8) {
+  const __m512 lowest = _mm512_set1_ps(-87.33654f), k255 = _mm512_set1_ps(255.0f);
+  const __m512 x = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, t), mx), a), lowest);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x));
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+  const __m512 e = _mm512_maskz_scalef_ps(_mm512_mask_cmp_ps_mask(m, x, lowest, _CMP_GT_OQ), p, n);
+  const __m512 xe = _mm512_mul_ps(e, k255);
+  const __m512i h = _mm512_cvttps_epi32(xe);
+  h8 = _mm512_cvtusepi32_epi8(h);
+  l8 = _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(xe, _mm512_cvtepi32_ps(h)), k255)));
+  return e;
+}
+#undef FOLIO_AVX512
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) float softmax_row_int8_avx512(const std::int32_t* acc,
                                                                          const std::int32_t* k_sum,
                                                                          const float* k_scale, float a, int visible,
                                                                          int keys, float* t, std::uint8_t* hi,
                                                                          std::uint8_t* lo) {
+  // Full vectors unmasked; only the last, partial one is masked (a masked store to bytes is slow).
+  const int full = visible / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (visible - full)) - 1);
   __m512 vmax = _mm512_set1_ps(-INFINITY);
-  for (int j = 0; j < visible; j += 16) {
-    const __mmask16 m = visible - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (visible - j)) - 1);
-    const __m512i c = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, acc + j),
-                                       _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m, k_sum + j), 7));
-    const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(c), _mm512_maskz_loadu_ps(m, k_scale + j));
-    _mm512_mask_storeu_ps(t + j, m, v);
-    vmax = _mm512_mask_max_ps(vmax, m, vmax, v);
+  for (int j = 0; j < full; j += 16) {
+    const __m512 v = int8_scores16(acc, k_sum, k_scale, j, 0xffff);
+    _mm512_storeu_ps(t + j, v);
+    vmax = _mm512_max_ps(vmax, v);
+  }
+  if (tail) {
+    const __m512 v = int8_scores16(acc, k_sum, k_scale, full, tail);
+    _mm512_mask_storeu_ps(t + full, tail, v);
+    vmax = _mm512_mask_max_ps(vmax, tail, vmax, v);
   }
   const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
-  const __m512 va = _mm512_set1_ps(a), k255 = _mm512_set1_ps(255.0f), lowest = _mm512_set1_ps(-87.33654f);
+  const __m512 va = _mm512_set1_ps(a);
   __m512 vsum = _mm512_setzero_ps();
-  for (int j = 0; j < visible; j += 16) {
-    const __mmask16 m = visible - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (visible - j)) - 1);
-    const __m512 x = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, t + j), mx), va), lowest);
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f),
-                                     _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x));
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
-    // Lanes at the clamp, and the masked tail, are exactly 0.
-    const __mmask16 live = _mm512_mask_cmp_ps_mask(m, x, lowest, _CMP_GT_OQ);
-    const __m512 e = _mm512_maskz_scalef_ps(live, p, n);
-    vsum = _mm512_add_ps(vsum, e);
-    const __m512 xe = _mm512_mul_ps(e, k255);
-    const __m512i h = _mm512_cvttps_epi32(xe);
-    const __m512i l = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(xe, _mm512_cvtepi32_ps(h)), k255));
-    _mm512_mask_cvtusepi32_storeu_epi8(hi + j, m, h);
-    _mm512_mask_cvtusepi32_storeu_epi8(lo + j, m, l);
+  __m128i h8, l8;
+  for (int j = 0; j < full; j += 16) {
+    vsum = _mm512_add_ps(vsum, exp_planes16(t + j, 0xffff, mx, va, h8, l8));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(hi + j), h8);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lo + j), l8);
   }
-  std::fill(hi + visible, hi + keys, std::uint8_t{0});
-  std::fill(lo + visible, lo + keys, std::uint8_t{0});
+  int zero_from = full;
+  if (tail) {
+    vsum = _mm512_add_ps(vsum, exp_planes16(t + full, tail, mx, va, h8, l8));
+    // Lanes past `visible` are 0 in both planes: a whole vector is stored when the row has room.
+    if (full + 16 <= keys) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(hi + full), h8);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(lo + full), l8);
+      zero_from = full + 16;
+    } else {
+      _mm_mask_storeu_epi8(hi + full, tail, h8);
+      _mm_mask_storeu_epi8(lo + full, tail, l8);
+      zero_from = visible;
+    }
+  }
+  std::fill(hi + zero_from, hi + keys, std::uint8_t{0});
+  std::fill(lo + zero_from, lo + keys, std::uint8_t{0});
   return _mm512_reduce_add_ps(vsum);
 }
 #pragma GCC diagnostic pop
@@ -478,7 +524,7 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   const ItemBuffers b = item_buffers(products, pk, g, rows, rows_pad, keys, q_row, sc);
   scores_product(bp, b, products, rows_pad, keys, hd);
   // Softmax weights, row by row; padded rows of P stay zero.
-  static const bool avx512 = __builtin_cpu_supports("avx512bw");
+  const bool avx512 = has_avx512();
   float* sums = grown(sc.sums, rows_pad);
   const std::size_t kg = static_cast<std::size_t>(g) * pk.padded;
   for (int r = 0; r < rows; ++r) {
