@@ -570,6 +570,38 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void int8_sc
   for (int j = 0; j < n; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
 }
 
+// Scores of one query vector against `tail` keys of the f32 cache, one dimension at a time (K is stored
+// dimension-major there, keys `kts` apart: 1 in the decoder's cache, the vectorised case).
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void tail_scores(const float* q, const float* k,
+                                                                                       int hd, std::size_t kds,
+                                                                                       std::size_t kts, int tail,
+                                                                                       float scale, float* out) {
+  std::fill(out, out + tail, 0.0f);
+  for (int t = 0; t < hd; ++t) {
+    const float qt = q[t] * scale;
+    const float* kt = k + t * kds;
+    if (kts == 1) {
+#pragma omp simd
+      for (int j = 0; j < tail; ++j) out[j] += qt * kt[j];
+    } else {
+      for (int j = 0; j < tail; ++j) out[j] += qt * kt[j * kts];
+    }
+  }
+}
+
+// o = (o + sum_j w[j] v[j]) * inv over `tail` value rows `stride` floats apart.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void tail_values(const float* w, const float* v,
+                                                                                       int hd, std::size_t stride,
+                                                                                       int tail, float inv, float* o) {
+  for (int j = 0; j < tail; ++j) {
+    const float* vj = v + j * stride;
+#pragma omp simd
+    for (int t = 0; t < hd; ++t) o[t] += w[j] * vj[t];
+  }
+#pragma omp simd
+  for (int t = 0; t < hd; ++t) o[t] *= inv;
+}
+
 // One kv head of rows that share the packed prefix: every query vector of its group (row r, head in
 // group hh: vector r * group + hh) as one matrix, so that its K and V are read once and a decode step runs
 // two products per kv head. Q·Kᵀ over the packed prefix, each row's own tail scores from the cache, one
@@ -602,13 +634,8 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
     else
       for (int j = 0; j < P; ++j) row[j] = static_cast<const float*>(b.s)[at + j] * scale;
     // The row's own tail, exact in f32 from the cache.
-    float* tail = row + P;
-    std::fill(tail, tail + kr.tail, 0.0f);
-    for (int t = 0; t < hd; ++t) {
-      const float qt = q_row(r)[t] * scale;
-      const float* kt = k + (static_cast<std::size_t>(g) * hd + t) * kds;
-      for (int j = 0; j < kr.tail; ++j) tail[j] += qt * kt[(kr.tail_begin + j) * kts];
-    }
+    tail_scores(q_row(r), k + static_cast<std::size_t>(g) * hd * kds + kr.tail_begin * kts, hd, kds, kts, kr.tail,
+                scale, row + P);
     sums[r] = exp_minus_max(row, P + kr.tail).sum;
     switch (products) {
       case AttentionProducts::F32: std::copy_n(row, P, static_cast<float*>(b.p) + at); break;
@@ -639,13 +666,9 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
     const KeyRanges& kr = ranges[r / group];
     float* o = out + static_cast<std::size_t>(r / group) * s.out_stride + head_of(r) * hd;
     output_row(b, products, pk, g, r, 1.0f, o);
-    const float* tail = row_all + r * row_len + P;
-    for (int j = 0; j < kr.tail; ++j) {
-      const float* vj = v + static_cast<std::size_t>(kr.tail_begin + j) * s.kv_stride + static_cast<std::size_t>(g) * hd;
-      for (int t = 0; t < hd; ++t) o[t] += tail[j] * vj[t];
-    }
-    const float inv = 1.0f / sums[r];
-    for (int t = 0; t < hd; ++t) o[t] *= inv;
+    tail_values(row_all + r * row_len + P,
+                v + static_cast<std::size_t>(kr.tail_begin) * s.kv_stride + static_cast<std::size_t>(g) * hd, hd,
+                s.kv_stride, kr.tail, 1.0f / sums[r], o);
   }
 }
 
