@@ -61,6 +61,9 @@ struct PackedKv {
   std::vector<std::int8_t> k8, v8;
   std::vector<float> k_scale, v_scale;
   std::vector<std::int32_t> k_sum;
+  // Int8 K and V in the VNNI layouts of attention_vnni.hpp instead of key-major (pack_kv, where the CPU has
+  // VNNI: what the decode steps' own product loops read).
+  bool vnni = false;
 };
 
 // Packs keys [0, shape.keys) of k and v (laid out as `shape` says) in shape.products (bf16 only where the

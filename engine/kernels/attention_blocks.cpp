@@ -29,6 +29,7 @@
 #include <tuple>
 #include <vector>
 
+#include "engine/kernels/attention_vnni.hpp"
 #include "engine/kernels/dnnl_context.hpp"
 #include "engine/kernels/quantize.hpp"
 #include "engine/kernels/scratch.hpp"
@@ -64,8 +65,10 @@ void quantize_key(const float* x, int hd, std::int8_t* q, float* scale, std::int
   *sum = s;
 }
 
-void pack_into(const float* k, const float* v, const AttentionShape& s, AttentionProducts products, PackedKv& p) {
+void pack_into(const float* k, const float* v, const AttentionShape& s, AttentionProducts products, bool vnni,
+               PackedKv& p) {
   p.products = products;
+  p.vnni = vnni && products == AttentionProducts::Int8;
   const int Hk = s.kv_heads, hd = s.head_dim, Kt = s.keys, Kp = round_up(Kt, kKeyAlign);
   p.kv_heads = Hk;
   p.keys = Kt;
@@ -106,7 +109,7 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
   for (int g = 0; g < Hk; ++g)
     for (int c = 0; c < chunks; ++c) {
       thread_local std::vector<float> buffers;
-      float* const kr = grown(buffers, 3 * static_cast<std::size_t>(hd));
+      float* const kr = grown(buffers, 4 * static_cast<std::size_t>(hd));
       float* const vr = kr + hd;
       float* const inv_v = vr + hd;
       if (products == AttentionProducts::Int8)
@@ -138,9 +141,21 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
             break;
           case AttentionProducts::Int8: {
             const std::size_t kj = static_cast<std::size_t>(g) * Kp + j;
-            quantize_key(kr, hd, p.k8.data() + at, &p.k_scale[kj], &p.k_sum[kj]);
-            for (int t = 0; t < hd; ++t)
-              p.v8[at + t] = static_cast<std::int8_t>(static_cast<int>((vr[t] * inv_v[t] + kMagic) - kMagic));
+            auto v8 = [&](int t) {
+              return static_cast<std::int8_t>(static_cast<int>((vr[t] * inv_v[t] + kMagic) - kMagic));
+            };
+            if (p.vnni) {
+              std::int8_t* const key = reinterpret_cast<std::int8_t*>(inv_v + hd);
+              quantize_key(kr, hd, key, &p.k_scale[kj], &p.k_sum[kj]);
+              const std::size_t head = static_cast<std::size_t>(g) * Kp * hd;
+              for (int t = 0; t < hd; ++t) {
+                p.k8[head + vnni_k_offset(j, t, hd)] = key[t];
+                p.v8[head + vnni_v_offset(j, t, hd)] = v8(t);
+              }
+            } else {
+              quantize_key(kr, hd, p.k8.data() + at, &p.k_scale[kj], &p.k_sum[kj]);
+              for (int t = 0; t < hd; ++t) p.v8[at + t] = v8(t);
+            }
             break;
           }
         }
@@ -610,7 +625,7 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
                  const PackedKv& pk, float scale, int g, float* out) {
   const int group = s.heads / s.kv_heads, hd = s.head_dim, rows = s.queries * group, P = pk.keys, keys = pk.padded;
   const AttentionProducts products = pk.products;
-  const auto& bp = block_primitives(products, rows, keys, hd);
+  const BlockPrimitives* bp = pk.vnni ? nullptr : &block_primitives(products, rows, keys, hd);
   thread_local ItemScratch sc;
   const std::size_t kg = static_cast<std::size_t>(g) * keys;
   const std::size_t kts = s.key_stride(), kds = s.k_dim_stride;
@@ -622,7 +637,11 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   auto q_row = [&](int m) { return q + static_cast<std::size_t>(m / group) * s.q_stride + head_of(m) * hd; };
 
   const ItemBuffers b = item_buffers(products, pk, g, rows, rows, keys, q_row, sc);
-  scores_product(bp, b, products, rows, keys, hd);
+  if (pk.vnni)
+    vnni_scores(static_cast<const std::uint8_t*>(b.q), rows, hd, static_cast<const std::int8_t*>(b.k), keys,
+                static_cast<std::int32_t*>(b.s));
+  else
+    scores_product(*bp, b, products, rows, keys, hd);
   float* sums = grown(sc.sums, rows);
   for (int r = 0; r < rows; ++r) {
     const KeyRanges& kr = ranges[r / group];
@@ -661,7 +680,11 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
         break;
     }
   }
-  values_product(bp, b, products, rows, keys, hd);
+  if (pk.vnni)
+    vnni_values(static_cast<const std::uint8_t*>(b.p), 2 * rows, keys, static_cast<const std::int8_t*>(b.v), hd,
+                static_cast<std::int32_t*>(b.o));
+  else
+    values_product(*bp, b, products, rows, keys, hd);
   for (int r = 0; r < rows; ++r) {
     const KeyRanges& kr = ranges[r / group];
     float* o = out + static_cast<std::size_t>(r / group) * s.out_stride + head_of(r) * hd;
@@ -675,7 +698,7 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
 }  // namespace
 
 void pack_kv(const float* k, const float* v, const AttentionShape& s, PackedKv& out) {
-  pack_into(k, v, s, effective(s.products), out);
+  pack_into(k, v, s, effective(s.products), vnni_products_for(s.head_dim), out);
 }
 
 void attention_packed_prefix(const float* q, const float* k, const float* v, const AttentionShape& s,
@@ -688,7 +711,7 @@ void attention_query_blocks(const float* q, const float* k, const float* v, cons
                             float* out) {
   const AttentionProducts products = effective(s.products);
   thread_local PackedKv packed;
-  pack_into(k, v, s, products, packed);
+  pack_into(k, v, s, products, false, packed);
   const PackedKv& pk = packed;
   const int padded_keys = round_up(s.keys, kKeyAlign);
   const int block = std::clamp(static_cast<int>(kScoreBytes / (4u * padded_keys)) / 16 * 16, 16, 256);

@@ -10,6 +10,7 @@
 #include "common/error.hpp"
 #include "engine/kernels/activations.hpp"
 #include "engine/kernels/attention.hpp"
+#include "engine/kernels/attention_vnni.hpp"
 #include "engine/kernels/linear.hpp"
 #include "engine/kernels/norms.hpp"
 #include "engine/kernels/quantize.hpp"
@@ -294,11 +295,12 @@ BOOST_AUTO_TEST_CASE(attention_over_a_shared_prefix_and_own_tails) {
 
 BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
   // A page prefix of 1,100 keys packed once, read by 1 and by 10 questions with tails of their own (as the
-  // decoder's steps do); K dimension-major as the cache keeps it.
-  const int heads = 9, kv_heads = 3, hd = 64, prefix = 1100, capacity = 1400;
+  // decoder's steps do); K dimension-major as the cache keeps it. Head sizes 64 and 128 take the VNNI
+  // product loops on CPUs that have them (two register blockings), 48 the oneDNN products.
+  const int heads = 9, kv_heads = 3, prefix = 1100, capacity = 1400;
   for (const auto& [products, tolerance] : {std::pair{k::AttentionProducts::F32, 1e-5},
                                             std::pair{k::AttentionProducts::Int8, 3e-2}})
-    for (const int rows : {1, 10}) {
+    for (const auto& [rows, hd] : {std::pair{1, 64}, std::pair{10, 64}, std::pair{3, 128}, std::pair{5, 48}}) {
       k::AttentionShape s = dense_shape(rows, heads, kv_heads, hd);
       s.products = products;
       std::vector<k::KeyRanges> ranges;
@@ -319,7 +321,8 @@ BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
       std::vector<float> out(rows * s.out_stride, 42.0f);
       k::attention_ranges(q.data(), kt.data(), v.data(), st, ranges.data(), 0.125f, out.data(), &packed);
       BOOST_TEST(max_err(out, ranges_reference(q, kk, v, s, ranges, 0.125)) < tolerance,
-                 "products " << int(products) << " rows " << rows);
+                 "products " << int(products) << " rows " << rows << " head size " << hd);
+      BOOST_TEST(packed.vnni == (products == k::AttentionProducts::Int8 && k::vnni_products_for(hd)));
     }
 }
 
