@@ -19,6 +19,7 @@
 
 #include <dnnl.hpp>
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <bit>
@@ -622,8 +623,8 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void tail_va
 // two products per kv head. Q·Kᵀ over the packed prefix, each row's own tail scores from the cache, one
 // softmax over both, P·V over the packed prefix plus the tail's values.
 void prefix_item(const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges* ranges,
-                 const PackedKv& pk, float scale, int g, float* out) {
-  const int group = s.heads / s.kv_heads, hd = s.head_dim, rows = s.queries * group, P = pk.keys, keys = pk.padded;
+                 const PackedKv& pk, float scale, int g, int m0, int m1, float* out) {
+  const int group = s.heads / s.kv_heads, hd = s.head_dim, rows = m1 - m0, P = pk.keys, keys = pk.padded;
   const AttentionProducts products = pk.products;
   const BlockPrimitives* bp = pk.vnni ? nullptr : &block_primitives(products, rows, keys, hd);
   thread_local ItemScratch sc;
@@ -635,8 +636,9 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   float* const row_all = grown(sc.row, static_cast<std::size_t>(rows) * row_len);
   auto head_of = [&](int m) { return static_cast<std::size_t>(g) * group + m % group; };
   auto q_row = [&](int m) { return q + static_cast<std::size_t>(m / group) * s.q_stride + head_of(m) * hd; };
+  auto q_local = [&](int r) { return q_row(m0 + r); };
 
-  const ItemBuffers b = item_buffers(products, pk, g, rows, rows, keys, q_row, sc);
+  const ItemBuffers b = item_buffers(products, pk, g, rows, rows, keys, q_local, sc);
   if (pk.vnni)
     vnni_scores(static_cast<const std::uint8_t*>(b.q), rows, hd, static_cast<const std::int8_t*>(b.k), keys,
                 static_cast<std::int32_t*>(b.s));
@@ -644,7 +646,7 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
     scores_product(*bp, b, products, rows, keys, hd);
   float* sums = grown(sc.sums, rows);
   for (int r = 0; r < rows; ++r) {
-    const KeyRanges& kr = ranges[r / group];
+    const KeyRanges& kr = ranges[(m0 + r) / group];
     float* row = row_all + r * row_len;
     const std::size_t at = static_cast<std::size_t>(r) * keys;
     if (products == AttentionProducts::Int8)
@@ -653,7 +655,7 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
     else
       for (int j = 0; j < P; ++j) row[j] = static_cast<const float*>(b.s)[at + j] * scale;
     // The row's own tail, exact in f32 from the cache.
-    tail_scores(q_row(r), k + static_cast<std::size_t>(g) * hd * kds + kr.tail_begin * kts, hd, kds, kts, kr.tail,
+    tail_scores(q_local(r), k + static_cast<std::size_t>(g) * hd * kds + kr.tail_begin * kts, hd, kds, kts, kr.tail,
                 scale, row + P);
     sums[r] = exp_minus_max(row, P + kr.tail).sum;
     switch (products) {
@@ -686,8 +688,8 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   else
     values_product(*bp, b, products, rows, keys, hd);
   for (int r = 0; r < rows; ++r) {
-    const KeyRanges& kr = ranges[r / group];
-    float* o = out + static_cast<std::size_t>(r / group) * s.out_stride + head_of(r) * hd;
+    const KeyRanges& kr = ranges[(m0 + r) / group];
+    float* o = out + static_cast<std::size_t>((m0 + r) / group) * s.out_stride + head_of(m0 + r) * hd;
     output_row(b, products, pk, g, r, 1.0f, o);
     tail_values(row_all + r * row_len + P,
                 v + static_cast<std::size_t>(kr.tail_begin) * s.kv_stride + static_cast<std::size_t>(g) * hd, hd,
@@ -703,8 +705,15 @@ void pack_kv(const float* k, const float* v, const AttentionShape& s, PackedKv& 
 
 void attention_packed_prefix(const float* q, const float* k, const float* v, const AttentionShape& s,
                              const KeyRanges* ranges, const PackedKv& prefix, float scale, float* out) {
+  // Each kv head's rows in as many parts as make the items spread evenly over the team (3 kv heads on 2
+  // threads would leave one thread idle half the time): K and V are read again per part, from cache.
+  const int rows = s.queries * (s.heads / s.kv_heads), threads = omp_get_max_threads();
+  const int parts = std::clamp((2 * threads + s.kv_heads - 1) / s.kv_heads, 1, rows);
 #pragma omp parallel for schedule(dynamic, 1)
-  for (int g = 0; g < s.kv_heads; ++g) prefix_item(q, k, v, s, ranges, prefix, scale, g, out);
+  for (int w = 0; w < s.kv_heads * parts; ++w) {
+    const int g = w / parts, part = w % parts;
+    prefix_item(q, k, v, s, ranges, prefix, scale, g, rows * part / parts, rows * (part + 1) / parts, out);
+  }
 }
 
 void attention_query_blocks(const float* q, const float* k, const float* v, const AttentionShape& s, float scale,
