@@ -257,9 +257,9 @@ void weights_to_u8_planes(const float* e, int n, std::uint8_t* hi, std::uint8_t*
   weights_to_u8_planes_scalar(e, n, hi, lo, 0);
 }
 
-// The int8 softmax row of softmax_row<Int8> below in two AVX-512 passes instead of four, masked tails:
-// the scores t = (acc - 128 k_sum) k_scale with their maximum, then e = exp(a (t - max)) with its sum and
-// both u8 planes. The exponential is exp_approx's polynomial (same clamp, same zero below it).
+// The int8 softmax weights in two AVX-512 passes: the scores t = (acc - 128 k_sum) k_scale with their
+// maximum, then e = exp(a (t - max)) with its sum and both u8 planes. The exponential is exp_approx's
+// polynomial (same clamp, same zero below it).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -295,14 +295,13 @@ FOLIO_AVX512 __m512 exp_planes16(const float* t, __mmask16 m, __m512 mx, __m512 
 }
 #undef FOLIO_AVX512
 
-__attribute__((target("avx512f,avx512bw,avx512vl"))) float softmax_row_int8_avx512(const std::int32_t* acc,
-                                                                         const std::int32_t* k_sum,
-                                                                         const float* k_scale, float a, int visible,
-                                                                         int keys, float* t, std::uint8_t* hi,
-                                                                         std::uint8_t* lo) {
-  // Full vectors unmasked; only the last, partial one is masked (a masked store to bytes is slow).
-  const int full = visible / 16 * 16;
-  const __mmask16 tail = static_cast<__mmask16>((1u << (visible - full)) - 1);
+// Pass 1: t = (acc - 128 k_sum) k_scale for keys [0, n), n > 0, into t; returns max t.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) float int8_scores_max_avx512(const std::int32_t* acc,
+                                                                                  const std::int32_t* k_sum,
+                                                                                  const float* k_scale, int n, float* t) {
+  // Full vectors unmasked; only the last, partial one is masked.
+  const int full = n / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (n - full)) - 1);
   __m512 vmax = _mm512_set1_ps(-INFINITY);
   for (int j = 0; j < full; j += 16) {
     const __m512 v = int8_scores16(acc, k_sum, k_scale, j, 0xffff);
@@ -314,8 +313,16 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float softmax_row_int8_avx5
     _mm512_mask_storeu_ps(t + full, tail, v);
     vmax = _mm512_mask_max_ps(vmax, tail, vmax, v);
   }
-  const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
-  const __m512 va = _mm512_set1_ps(a);
+  return _mm512_reduce_max_ps(vmax);
+}
+
+// Pass 2: e = exp(a (t - t_max)) for keys [0, n) as the two u8 planes, zeros for keys [n, keys); returns sum e.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_planes_avx512(const float* t, int n, int keys,
+                                                                             float t_max, float a, std::uint8_t* hi,
+                                                                             std::uint8_t* lo) {
+  const int full = n / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (n - full)) - 1);
+  const __m512 mx = _mm512_set1_ps(t_max), va = _mm512_set1_ps(a);
   __m512 vsum = _mm512_setzero_ps();
   __m128i h8, l8;
   for (int j = 0; j < full; j += 16) {
@@ -326,7 +333,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float softmax_row_int8_avx5
   int zero_from = full;
   if (tail) {
     vsum = _mm512_add_ps(vsum, exp_planes16(t + full, tail, mx, va, h8, l8));
-    // Lanes past `visible` are 0 in both planes: a whole vector is stored when the row has room.
+    // Lanes past n are 0 in both planes: a whole vector is stored when the row has room (a masked byte
+    // store is slow).
     if (full + 16 <= keys) {
       _mm_storeu_si128(reinterpret_cast<__m128i*>(hi + full), h8);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(lo + full), l8);
@@ -334,12 +342,19 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float softmax_row_int8_avx5
     } else {
       _mm_mask_storeu_epi8(hi + full, tail, h8);
       _mm_mask_storeu_epi8(lo + full, tail, l8);
-      zero_from = visible;
+      zero_from = n;
     }
   }
   std::fill(hi + zero_from, hi + keys, std::uint8_t{0});
   std::fill(lo + zero_from, lo + keys, std::uint8_t{0});
   return _mm512_reduce_add_ps(vsum);
+}
+
+// The int8 softmax row of softmax_row<Int8> below in two passes instead of four.
+float softmax_row_int8_avx512(const std::int32_t* acc, const std::int32_t* k_sum, const float* k_scale, float a,
+                              int visible, int keys, float* t, std::uint8_t* hi, std::uint8_t* lo) {
+  const float t_max = int8_scores_max_avx512(acc, k_sum, k_scale, visible, t);
+  return exp_planes_avx512(t, visible, keys, t_max, a, hi, lo);
 }
 #pragma GCC diagnostic pop
 
@@ -586,6 +601,17 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void int8_sc
   for (int j = 0; j < n; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
 }
 
+// x = exp(x - mx) in place over n values; returns their sum.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float exp_shifted(float* x, int n, float mx) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int i = 0; i < n; ++i) {
+    x[i] = exp_approx(x[i] - mx);
+    sum += x[i];
+  }
+  return sum;
+}
+
 // Scores of one query vector against `tail` keys of the f32 cache, one dimension at a time (K is stored
 // dimension-major there, keys `kts` apart: 1 in the decoder's cache, the vectorised case).
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void tail_scores(const float* q, const float* k,
@@ -645,13 +671,28 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   else
     scores_product(*bp, b, products, rows, keys, hd);
   float* sums = grown(sc.sums, rows);
+  const bool avx512 = has_avx512();
   for (int r = 0; r < rows; ++r) {
     const KeyRanges& kr = ranges[(m0 + r) / group];
     float* row = row_all + r * row_len;
     const std::size_t at = static_cast<std::size_t>(r) * keys;
+    const float a = products == AttentionProducts::Int8 ? sc.q_scale[r] * scale : scale;  // Q's scale in int8
+    if (products == AttentionProducts::Int8 && avx512 && a > 0.0f && P > 0) {
+      // Two passes over the prefix: its scores and their maximum, then (with the tail's maximum) its
+      // weights straight into the planes; the tail's weights stay f32 for the exact tail values.
+      const float t_max = int8_scores_max_avx512(static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
+                                                 pk.k_scale.data() + kg, P, row);
+      float* tail = row + P;
+      tail_scores(q_local(r), k + static_cast<std::size_t>(g) * hd * kds + kr.tail_begin * kts, hd, kds, kts, kr.tail,
+                  scale, tail);
+      float mx = a * t_max;
+      for (int j = 0; j < kr.tail; ++j) mx = std::max(mx, tail[j]);
+      std::uint8_t* hi = static_cast<std::uint8_t*>(b.p) + at;
+      sums[r] = exp_planes_avx512(row, P, keys, mx / a, a, hi, hi + b.sn) + exp_shifted(tail, kr.tail, mx);
+      continue;
+    }
     if (products == AttentionProducts::Int8)
-      int8_scores(static_cast<const std::int32_t*>(b.s) + at, P, pk.k_sum.data() + kg, pk.k_scale.data() + kg,
-                  sc.q_scale[r] * scale, row);
+      int8_scores(static_cast<const std::int32_t*>(b.s) + at, P, pk.k_sum.data() + kg, pk.k_scale.data() + kg, a, row);
     else
       for (int j = 0; j < P; ++j) row[j] = static_cast<const float*>(b.s)[at + j] * scale;
     // The row's own tail, exact in f32 from the cache.

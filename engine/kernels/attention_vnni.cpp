@@ -16,20 +16,38 @@ FOLIO_VNNI inline __m512i broadcast4(const std::uint8_t* p) {
   return _mm512_set1_epi32(d);
 }
 
-// RB rows against one block of 16 keys: the block's K vectors are loaded once for all RB rows.
-template <int RB>
-FOLIO_VNNI void scores_rows(const std::uint8_t* q, int hd, const std::int8_t* k, int keys, std::int32_t* s) {
+// RB rows against KB blocks of 16 keys at a time: each K vector is loaded once for all RB rows, and
+// RB x KB accumulators keep enough independent vpdpbusd chains in flight (one row alone would wait on the
+// instruction's latency). Keys past the last whole group of KB blocks go one block at a time.
+template <int RB, int KB>
+FOLIO_VNNI void scores_blocks(const std::uint8_t* q, int hd, const std::int8_t* k, int keys, int jb0, int jb1,
+                              std::int32_t* s) {
   const int groups = hd / 4;
-  for (int jb = 0; jb < keys / 16; ++jb) {
-    __m512i acc[RB];
-    for (int r = 0; r < RB; ++r) acc[r] = _mm512_setzero_si512();
+  for (int jb = jb0; jb + KB <= jb1; jb += KB) {
+    __m512i acc[RB][KB];
+    for (int r = 0; r < RB; ++r)
+      for (int b = 0; b < KB; ++b) acc[r][b] = _mm512_setzero_si512();
     const std::int8_t* kb = k + static_cast<std::size_t>(jb) * groups * 64;
     for (int g = 0; g < groups; ++g) {
-      const __m512i kv = _mm512_loadu_si512(kb + g * 64);
-      for (int r = 0; r < RB; ++r) acc[r] = _mm512_dpbusd_epi32(acc[r], broadcast4(q + r * hd + g * 4), kv);
+      __m512i kv[KB];
+      for (int b = 0; b < KB; ++b) kv[b] = _mm512_loadu_si512(kb + (static_cast<std::size_t>(b) * groups + g) * 64);
+      for (int r = 0; r < RB; ++r) {
+        const __m512i qb = broadcast4(q + r * hd + g * 4);
+        for (int b = 0; b < KB; ++b) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], qb, kv[b]);
+      }
     }
-    for (int r = 0; r < RB; ++r) _mm512_storeu_si512(s + static_cast<std::size_t>(r) * keys + jb * 16, acc[r]);
+    for (int r = 0; r < RB; ++r)
+      for (int b = 0; b < KB; ++b)
+        _mm512_storeu_si512(s + static_cast<std::size_t>(r) * keys + (jb + b) * 16, acc[r][b]);
   }
+}
+
+template <int RB>
+FOLIO_VNNI void scores_rows(const std::uint8_t* q, int hd, const std::int8_t* k, int keys, std::int32_t* s) {
+  constexpr int KB = RB >= 8 ? 2 : (RB >= 2 ? 4 : 8);
+  const int blocks = keys / 16, whole = blocks / KB * KB;
+  scores_blocks<RB, KB>(q, hd, k, keys, 0, whole, s);
+  scores_blocks<RB, 1>(q, hd, k, keys, whole, blocks, s);
 }
 
 // RB rows of P against V, HB vectors of 16 dims per row (hd = 16 HB): each group of 4 keys' V vectors
