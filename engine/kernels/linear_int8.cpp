@@ -36,15 +36,16 @@ constexpr int kMaxRows = 512;
 // The s32 result of a chunk should stay in cache for the epilogue: rows x out x 4 bytes at most this.
 constexpr std::size_t kChunkBytes = 4u << 20;
 
-// Row buckets: powers of two up to 8, multiples of 8 up to 64 (a page's questions decoded together are
-// 2 x questions rows: 20 rows pad to 24, not 32), then powers of two. Each bucket is one primitive.
+// Row buckets: powers of two up to 8, multiples of 4 up to 64 (a page's questions decoded together are
+// 2 x questions rows: 20 rows run as 20, not 32; measured 4% faster than 24 for ten questions), then powers
+// of two. Each bucket is one primitive.
 int bucket_for(int rows) {
   if (rows <= 8) {
     int b = 1;
     while (b < rows) b *= 2;
     return b;
   }
-  if (rows <= 64) return (rows + 7) / 8 * 8;
+  if (rows <= 64) return (rows + 3) / 4 * 4;
   int b = 64;
   while (b < rows) b *= 2;
   return b;
