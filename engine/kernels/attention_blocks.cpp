@@ -57,13 +57,12 @@ bool has_avx512() {
 }
 
 
-// One key's vector as s8 with its scale (the engine's symmetric per-row quantiser) and the sum of its
-// quantised values (what Q's zero point of 128 costs in the product).
-void quantize_key(const float* x, int hd, std::int8_t* q, float* scale, std::int32_t* sum) {
-  quantize_rows_s8(x, 1, hd, hd, q, scale);
-  std::int32_t s = 0;
-  for (int t = 0; t < hd; ++t) s += q[t];
-  *sum = s;
+// V of one key and kv head as s8 with the channels' own scales (inv_v: their inverses), vectorised.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_values(const float* v,
+                                                                                   const float* inv_v, int hd,
+                                                                                   std::int8_t* q) {
+#pragma omp simd
+  for (int t = 0; t < hd; ++t) q[t] = static_cast<std::int8_t>(static_cast<int>((v[t] * inv_v[t] + kMagic) - kMagic));
 }
 
 void pack_into(const float* k, const float* v, const AttentionShape& s, AttentionProducts products, bool vnni,
@@ -120,42 +119,46 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
         }
       for (int j = c * kChunk; j < std::min(Kp, (c + 1) * kChunk); ++j) {
         const std::size_t at = (static_cast<std::size_t>(g) * Kp + j) * hd;
+        // The key's K and V vectors: read in place where contiguous (token-major K), else gathered.
+        const float* kj = kr;
+        const float* vj = vr;
         if (j < Kt) {
-          for (int t = 0; t < hd; ++t) {
-            kr[t] = k[j * kts + (static_cast<std::size_t>(g) * hd + t) * kds];
-            vr[t] = v[static_cast<std::size_t>(j) * s.kv_stride + static_cast<std::size_t>(g) * hd + t];
-          }
+          const float* k0 = k + j * kts + static_cast<std::size_t>(g) * hd * kds;
+          if (kds == 1) kj = k0;
+          else
+            for (int t = 0; t < hd; ++t) kr[t] = k0[t * kds];
+          vj = v + static_cast<std::size_t>(j) * s.kv_stride + static_cast<std::size_t>(g) * hd;
         } else {
           std::fill_n(kr, hd, 0.0f);
           std::fill_n(vr, hd, 0.0f);
         }
         switch (products) {
           case AttentionProducts::F32:
-            std::copy_n(kr, hd, p.kf.data() + at);
-            std::copy_n(vr, hd, p.vf.data() + at);
+            std::copy_n(kj, hd, p.kf.data() + at);
+            std::copy_n(vj, hd, p.vf.data() + at);
             break;
           case AttentionProducts::Bf16:
             for (int t = 0; t < hd; ++t) {
-              p.kb[at + t] = bf16_of(kr[t]);
-              p.vb[at + t] = bf16_of(vr[t]);
+              p.kb[at + t] = bf16_of(kj[t]);
+              p.vb[at + t] = bf16_of(vj[t]);
             }
             break;
           case AttentionProducts::Int8: {
-            const std::size_t kj = static_cast<std::size_t>(g) * Kp + j;
-            auto v8 = [&](int t) {
-              return static_cast<std::int8_t>(static_cast<int>((vr[t] * inv_v[t] + kMagic) - kMagic));
-            };
+            // K per key (the engine's symmetric quantiser, with the sum Q's zero point costs), V per channel.
+            const std::size_t key = static_cast<std::size_t>(g) * Kp + j;
             if (p.vnni) {
-              std::int8_t* const key = reinterpret_cast<std::int8_t*>(inv_v + hd);
-              quantize_key(kr, hd, key, &p.k_scale[kj], &p.k_sum[kj]);
+              std::int8_t* const kq = reinterpret_cast<std::int8_t*>(inv_v + hd);
+              std::int8_t* const vq = kq + hd;
+              p.k_sum[key] = quantize_row_s8(kj, hd, kq, &p.k_scale[key]);
+              quantize_values(vj, inv_v, hd, vq);
               const std::size_t head = static_cast<std::size_t>(g) * Kp * hd;
               for (int t = 0; t < hd; ++t) {
-                p.k8[head + vnni_k_offset(j, t, hd)] = key[t];
-                p.v8[head + vnni_v_offset(j, t, hd)] = v8(t);
+                p.k8[head + vnni_k_offset(j, t, hd)] = kq[t];
+                p.v8[head + vnni_v_offset(j, t, hd)] = vq[t];
               }
             } else {
-              quantize_key(kr, hd, p.k8.data() + at, &p.k_scale[kj], &p.k_sum[kj]);
-              for (int t = 0; t < hd; ++t) p.v8[at + t] = v8(t);
+              p.k_sum[key] = quantize_row_s8(kj, hd, p.k8.data() + at, &p.k_scale[key]);
+              quantize_values(vj, inv_v, hd, p.v8.data() + at);
             }
             break;
           }
@@ -216,7 +219,7 @@ struct ItemScratch {
 // One query's vector as u8 around a zero point of 128: the symmetric s8 quantiser, shifted. Returns its scale.
 float quantize_query(const float* x, int hd, std::uint8_t* q) {
   float scale = 0.0f;
-  quantize_rows_s8(x, 1, hd, hd, reinterpret_cast<std::int8_t*>(q), &scale);
+  quantize_row_s8(x, hd, reinterpret_cast<std::int8_t*>(q), &scale);
   for (int t = 0; t < hd; ++t) q[t] ^= 0x80u;  // two's complement v -> v + 128
   return scale;
 }

@@ -9,22 +9,30 @@ namespace folio::engine::kernels {
 namespace {
 
 // Compiled for AVX-512, AVX2 and baseline; the loader picks the best the CPU has.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_row(const float* x, int cols, std::int8_t* q,
-                                                                                float* scale) {
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) std::int32_t quantize_row(const float* x, int cols,
+                                                                                        std::int8_t* q, float* scale) {
   float amax = 0.0f;
   for (int i = 0; i < cols; ++i) amax = std::max(amax, std::abs(x[i]));
   *scale = amax / 127.0f;
   const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
   // Round half to even through the float magic number (exact for |v| < 2^22), which vectorises.
   constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-#pragma omp simd
+  std::int32_t sum = 0;
+#pragma omp simd reduction(+ : sum)
   for (int i = 0; i < cols; ++i) {
-    const int v = static_cast<int>((x[i] * inv + kMagic) - kMagic);
-    q[i] = static_cast<std::int8_t>(v < -127 ? -127 : (v > 127 ? 127 : v));
+    int v = static_cast<int>((x[i] * inv + kMagic) - kMagic);
+    v = v < -127 ? -127 : (v > 127 ? 127 : v);
+    q[i] = static_cast<std::int8_t>(v);
+    sum += v;
   }
+  return sum;
 }
 
 }  // namespace
+
+std::int32_t quantize_row_s8(const float* x, int cols, std::int8_t* q, float* scale) {
+  return quantize_row(x, cols, q, scale);
+}
 
 void quantize_rows_s8(const float* x, int rows, int cols, int stride, std::int8_t* q, float* scales) {
   for_each_row(rows, 8, [&](int r) {

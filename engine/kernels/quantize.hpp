@@ -9,6 +9,9 @@ namespace folio::engine::kernels {
 // x: [rows, cols] with rows `stride` floats apart; q: [rows, cols] dense; scales: [rows].
 // A row of zeros gets scale 0 and q 0 (its products are then exactly 0).
 void quantize_rows_s8(const float* x, int rows, int cols, int stride, std::int8_t* q, float* scales);
+// One row, in place (no thread team: for callers already inside one); returns the sum of q, which a
+// product against u8 values with a zero point needs.
+std::int32_t quantize_row_s8(const float* x, int cols, std::int8_t* q, float* scale);
 
 }  // namespace folio::engine::kernels
 
