@@ -9,8 +9,8 @@
 //  - Bf16: bf16 inputs, f32 accumulation, on CPUs that multiply bf16 natively (AVX-512 BF16, AMX); on
 //    others oneDNN emulates bf16 at a sixth of f32's speed (measured: 62 vs 360 GOPS), so F32 runs instead;
 //  - Int8: Q per row (u8 with a fixed zero point of 128) times K per key (s8), s32 accumulation; the softmax
-//    weights e = exp(s - max) in [0, 1] as two u8 planes (e*255 truncated, then the remainder times 255), so
-//    that a long flat tail of small weights (attention sinks) keeps its mass: one plane rounds every weight
+//    weights e = exp(s - max) in [0, 1] as two u8 planes, the high and low bytes of round(65535 e), so that
+//    a long flat tail of small weights (attention sinks) keeps its mass: one plane would round every weight
 //    below 1/510 of the row's largest to zero. V per channel (s8). Both planes run as one matmul of twice
 //    the rows: V is read once.
 // K and V are packed once per call into per-kv-head, key-major buffers of the product type, keys padded to
@@ -224,36 +224,60 @@ float quantize_query(const float* x, int hd, std::uint8_t* q) {
   return scale;
 }
 
-// Softmax weights e in [0, 1] as two u8 planes: hi = trunc(255 e), lo = round(255 (255 e - hi)).
+// Softmax weights e in [0, 1] as two u8 planes of one 16-bit fixed-point value, w = round(65535 e) =
+// 256 hi + lo: P·V over both planes (the hi rows, then the lo rows) recombines as (256 O_hi + O_lo) / 65535.
+constexpr float kWeightOne = 65535.0f;
+
 [[gnu::always_inline]] inline void weights_to_u8_planes_scalar(const float* e, int n, std::uint8_t* hi, std::uint8_t* lo,
                                                                int from) {
   for (int j = from; j < n; ++j) {
-    const float x = e[j] * 255.0f;
-    const int h = static_cast<int>(x);  // truncation: x >= 0
-    hi[j] = static_cast<std::uint8_t>(h);
-    lo[j] = static_cast<std::uint8_t>(static_cast<int>(((x - static_cast<float>(h)) * 255.0f + kMagic) - kMagic));
+    int w = static_cast<int>((e[j] * kWeightOne + kMagic) - kMagic);
+    w = w < 0 ? 0 : (w > 65535 ? 65535 : w);
+    hi[j] = static_cast<std::uint8_t>(w >> 8);
+    lo[j] = static_cast<std::uint8_t>(w & 255);
   }
 }
 
-// The compiler vectorises the float-to-byte narrowing at a quarter width; AVX-512 narrows 16 lanes at once.
 // (GCC 12's own intrinsics start from an undefined vector and trip -Wmaybe-uninitialized: silenced here.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void weights_to_u8_planes_avx512(const float* e, int n, std::uint8_t* hi,
-                                                                             std::uint8_t* lo) {
-  const __m512 k255 = _mm512_set1_ps(255.0f);
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#define FOLIO_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline
+
+// round(65535 e) for e in [0, 1] (and a hair above 1 from rounding), as 32-bit lanes.
+FOLIO_AVX512 __m512i fixed16(__m512 e) {
+  return _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(e, _mm512_set1_ps(kWeightOne))), _mm512_set1_epi32(65535));
+}
+
+// 16 weights' planes, lane by lane.
+FOLIO_AVX512 void store_planes16(__m512i w, std::uint8_t* hi, std::uint8_t* lo) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(hi), _mm512_cvtepi32_epi8(_mm512_srli_epi32(w, 8)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(lo), _mm512_cvtepi32_epi8(_mm512_and_si512(w, _mm512_set1_epi32(255))));
+}
+
+// 64 weights' planes: two packs per plane narrow four vectors at once (a quarter of the narrowing
+// instructions of lane-by-lane stores), and one permute puts the keys back in order (the packs interleave
+// 128-bit lanes: lane L holds keys 4L..4L+3 of each of the four vectors).
+FOLIO_AVX512 void store_planes64(__m512i w0, __m512i w1, __m512i w2, __m512i w3, std::uint8_t* hi, std::uint8_t* lo) {
+  const __m512i w01 = _mm512_packus_epi32(w0, w1), w23 = _mm512_packus_epi32(w2, w3);
+  const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  const __m512i low_byte = _mm512_set1_epi16(0x00ff);
+  const __m512i h = _mm512_packus_epi16(_mm512_srli_epi16(w01, 8), _mm512_srli_epi16(w23, 8));
+  const __m512i l = _mm512_packus_epi16(_mm512_and_si512(w01, low_byte), _mm512_and_si512(w23, low_byte));
+  _mm512_storeu_si512(hi, _mm512_permutexvar_epi32(order, h));
+  _mm512_storeu_si512(lo, _mm512_permutexvar_epi32(order, l));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void weights_to_u8_planes_avx512(const float* e, int n,
+                                                                                      std::uint8_t* hi,
+                                                                                      std::uint8_t* lo) {
   int j = 0;
-  for (; j + 16 <= n; j += 16) {
-    const __m512 x = _mm512_mul_ps(_mm512_loadu_ps(e + j), k255);
-    const __m512i h = _mm512_cvttps_epi32(x);
-    const __m512 r = _mm512_mul_ps(_mm512_sub_ps(x, _mm512_cvtepi32_ps(h)), k255);
-    const __m512i l = _mm512_cvtps_epi32(r);  // round to nearest even, as the scalar path
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(hi + j), _mm512_cvtusepi32_epi8(h));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(lo + j), _mm512_cvtusepi32_epi8(l));
-  }
+  for (; j + 64 <= n; j += 64)
+    store_planes64(fixed16(_mm512_loadu_ps(e + j)), fixed16(_mm512_loadu_ps(e + j + 16)),
+                   fixed16(_mm512_loadu_ps(e + j + 32)), fixed16(_mm512_loadu_ps(e + j + 48)), hi + j, lo + j);
+  for (; j + 16 <= n; j += 16) store_planes16(fixed16(_mm512_loadu_ps(e + j)), hi + j, lo + j);
   weights_to_u8_planes_scalar(e, n, hi, lo, j);
 }
-#pragma GCC diagnostic pop
 
 void weights_to_u8_planes(const float* e, int n, std::uint8_t* hi, std::uint8_t* lo) {
   if (has_avx512()) return weights_to_u8_planes_avx512(e, n, hi, lo);
@@ -261,12 +285,7 @@ void weights_to_u8_planes(const float* e, int n, std::uint8_t* hi, std::uint8_t*
 }
 
 // The int8 softmax weights in two AVX-512 passes: the scores t = (acc - 128 k_sum) k_scale with their
-// maximum, then e = exp(a (t - max)) with its sum and both u8 planes. The exponential is exp_approx's
-// polynomial (same clamp, same zero below it).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#define FOLIO_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline
+// maximum, then e = exp(a t - a max) with its sum and both u8 planes.
 // Scores (acc - 128 k_sum) k_scale of keys [j, j + 16), lanes of m.
 FOLIO_AVX512 __m512 int8_scores16(const std::int32_t* acc, const std::int32_t* k_sum, const float* k_scale, int j,
                                   __mmask16 m) {
@@ -275,26 +294,21 @@ FOLIO_AVX512 __m512 int8_scores16(const std::int32_t* acc, const std::int32_t* k
   return _mm512_mul_ps(_mm512_cvtepi32_ps(c), _mm512_maskz_loadu_ps(m, k_scale + j));
 }
 
-// e = exp(a (t - max)) for the lanes of m (0 elsewhere and at the clamp), and its two u8 planes.
-FOLIO_AVX512 __m512 exp_planes16(const float* t, __mmask16 m, __m512 mx, __m512 a, __m128i& h8, __m128i& l8) {
-  const __m512 lowest = _mm512_set1_ps(-87.33654f), k255 = _mm512_set1_ps(255.0f);
-  const __m512 x = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, t), mx), a), lowest);
+// e = exp(a t - a_max) for the lanes of m, 0 elsewhere and below exp_approx's clamp (-87.3). The weights
+// only need 16 bits, so e^r on |r| <= ln2/2 is a degree-5 Taylor polynomial (relative error < 3e-6)
+// rather than exp_approx's degree 7.
+FOLIO_AVX512 __m512 exp16(const float* t, __mmask16 m, __m512 a, __m512 a_max) {
+  const __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, t), a, a_max);
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x));
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
-  const __m512 e = _mm512_maskz_scalef_ps(_mm512_mask_cmp_ps_mask(m, x, lowest, _CMP_GT_OQ), p, n);
-  const __m512 xe = _mm512_mul_ps(e, k255);
-  const __m512i h = _mm512_cvttps_epi32(xe);
-  h8 = _mm512_cvtusepi32_epi8(h);
-  l8 = _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(xe, _mm512_cvtepi32_ps(h)), k255)));
-  return e;
+  __m512 p = _mm512_set1_ps(1.0f / 120.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_scalef_ps(_mm512_mask_cmp_ps_mask(m, x, _mm512_set1_ps(-87.33654f), _CMP_GT_OQ), p, n);
 }
 #undef FOLIO_AVX512
 
@@ -323,28 +337,33 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float int8_scores_max_avx51
 __attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_planes_avx512(const float* t, int n, int keys,
                                                                              float t_max, float a, std::uint8_t* hi,
                                                                              std::uint8_t* lo) {
-  const int full = n / 16 * 16;
-  const __mmask16 tail = static_cast<__mmask16>((1u << (n - full)) - 1);
-  const __m512 mx = _mm512_set1_ps(t_max), va = _mm512_set1_ps(a);
+  const __m512 va = _mm512_set1_ps(a), a_max = _mm512_set1_ps(a * t_max);
   __m512 vsum = _mm512_setzero_ps();
-  __m128i h8, l8;
-  for (int j = 0; j < full; j += 16) {
-    vsum = _mm512_add_ps(vsum, exp_planes16(t + j, 0xffff, mx, va, h8, l8));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(hi + j), h8);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(lo + j), l8);
+  int j = 0;
+  for (; j + 64 <= n; j += 64) {
+    const __m512 e0 = exp16(t + j, 0xffff, va, a_max), e1 = exp16(t + j + 16, 0xffff, va, a_max);
+    const __m512 e2 = exp16(t + j + 32, 0xffff, va, a_max), e3 = exp16(t + j + 48, 0xffff, va, a_max);
+    vsum = _mm512_add_ps(vsum, _mm512_add_ps(_mm512_add_ps(e0, e1), _mm512_add_ps(e2, e3)));
+    store_planes64(fixed16(e0), fixed16(e1), fixed16(e2), fixed16(e3), hi + j, lo + j);
   }
-  int zero_from = full;
-  if (tail) {
-    vsum = _mm512_add_ps(vsum, exp_planes16(t + full, tail, mx, va, h8, l8));
-    // Lanes past n are 0 in both planes: a whole vector is stored when the row has room (a masked byte
-    // store is slow).
-    if (full + 16 <= keys) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(hi + full), h8);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(lo + full), l8);
-      zero_from = full + 16;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 e = exp16(t + j, 0xffff, va, a_max);
+    vsum = _mm512_add_ps(vsum, e);
+    store_planes16(fixed16(e), hi + j, lo + j);
+  }
+  int zero_from = j;
+  if (j < n) {
+    const __mmask16 tail = static_cast<__mmask16>((1u << (n - j)) - 1);
+    const __m512 e = exp16(t + j, tail, va, a_max);  // 0 past n
+    vsum = _mm512_add_ps(vsum, e);
+    const __m512i w = fixed16(e);
+    // A whole vector is stored when the row has room (a masked byte store is slow).
+    if (j + 16 <= keys) {
+      store_planes16(w, hi + j, lo + j);
+      zero_from = j + 16;
     } else {
-      _mm_mask_storeu_epi8(hi + full, tail, h8);
-      _mm_mask_storeu_epi8(lo + full, tail, l8);
+      _mm_mask_storeu_epi8(hi + j, tail, _mm512_cvtepi32_epi8(_mm512_srli_epi32(w, 8)));
+      _mm_mask_storeu_epi8(lo + j, tail, _mm512_cvtepi32_epi8(_mm512_and_si512(w, _mm512_set1_epi32(255))));
       zero_from = n;
     }
   }
@@ -516,9 +535,8 @@ void output_row(const ItemBuffers& b, AttentionProducts products, const PackedKv
     const std::int32_t* ohi = static_cast<const std::int32_t*>(b.o) + static_cast<std::size_t>(r) * hd;
     const std::int32_t* olo = ohi + b.qn;
     const float* vs = pk.v_scale.data() + static_cast<std::size_t>(g) * hd;
-    const float f = inv / 255.0f;
-    for (int t = 0; t < hd; ++t)
-      o[t] = (static_cast<float>(ohi[t]) + static_cast<float>(olo[t]) * (1.0f / 255.0f)) * vs[t] * f;
+    const float f = inv / kWeightOne;
+    for (int t = 0; t < hd; ++t) o[t] = (static_cast<float>(ohi[t]) * 256.0f + static_cast<float>(olo[t])) * vs[t] * f;
   } else {
     const float* of = static_cast<const float*>(b.o) + static_cast<std::size_t>(r) * hd;
     for (int t = 0; t < hd; ++t) o[t] = of[t] * inv;
