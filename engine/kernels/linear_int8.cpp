@@ -1,7 +1,7 @@
 // int8 linear layers: what keeps Debian's oneDNN 2.6 on its VNNI brgemm kernels (docs/engine.md):
 //  - weights quantised once to s8 with one scale per output channel, reordered into the layout the
 //    primitive chose (format_tag::any, compensation for s8 activations folded in by the reorder);
-//  - one primitive per power-of-two row bucket (M fixed at creation; a partial chunk is padded), raw s32
+//  - one primitive per row bucket (bucket_for; M fixed at creation, a partial chunk padded), raw s32
 //    output with no run-time scales (those drop oneDNN to slow paths);
 //  - activations quantised per token (row) here as u8 (the native VNNI input type) with a zero point;
 //    optionally a second plane holds the rounding residual, stacked as twice the rows of one matmul, so the
