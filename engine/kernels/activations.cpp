@@ -2,6 +2,7 @@
 
 #include <cstddef>
 
+#include "engine/kernels/parallel.hpp"
 #include "engine/kernels/vector_math.hpp"
 
 namespace folio::engine::kernels {
@@ -15,9 +16,9 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void silu_ga
 }  // namespace
 
 void silu_gate(const float* gate_up, int rows, int width, float* out) {
-#pragma omp parallel for schedule(static) if (rows > 1)
-  for (int r = 0; r < rows; ++r)
+  for_each_row(rows, 3 * width, [&](int r) {
     silu_gate_row(gate_up + static_cast<std::size_t>(r) * 2 * width, width, out + static_cast<std::size_t>(r) * width);
+  });
 }
 
 }  // namespace folio::engine::kernels

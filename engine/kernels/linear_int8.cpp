@@ -22,6 +22,7 @@
 
 #include "engine/kernels/dnnl_context.hpp"
 #include "engine/kernels/linear_impl.hpp"
+#include "engine/kernels/parallel.hpp"
 #include "engine/kernels/quantize.hpp"
 #include "engine/kernels/scratch.hpp"
 #include "engine/kernels/vector_math.hpp"
@@ -204,7 +205,7 @@ class Int8Linear final : public Linear::Impl {
     // Columns split in blocks too, so that a single decode row (lm_head: 49k columns) uses every core.
     constexpr int kCols = 2048;
     const int blocks = (out_ + kCols - 1) / kCols;
-#pragma omp parallel for collapse(2) schedule(static) if (static_cast<long>(rows) * out_ >= 8192)
+#pragma omp parallel for collapse(2) schedule(static) if (worth_threads(static_cast<long>(rows) * out_))
     for (int r = 0; r < rows; ++r)
       for (int blk = 0; blk < blocks; ++blk)
         dequantize_planes(ep.activation, acc + static_cast<std::size_t>(r) * out_,

@@ -8,9 +8,6 @@
 namespace folio::engine::kernels {
 namespace {
 
-// A few rows (a decode step's) are cheaper in place than a parallel region's start.
-constexpr int kRowsForThreads = 16;
-
 // Float sums in vector lanes (fast-math free: `omp simd reduction` allows the reassociation); two passes,
 // mean then centred variance, so the variance keeps its precision without double accumulation.
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void layer_norm_row(const float* x, int dim,
@@ -41,13 +38,13 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void rms_nor
 }  // namespace
 
 void layer_norm(const float* x, int rows, int dim, const float* w, const float* b, float eps, float* y) {
-  for_each_row(rows, kRowsForThreads, [&](int r) {
+  for_each_row(rows, dim, [&](int r) {
     layer_norm_row(x + static_cast<std::size_t>(r) * dim, dim, w, b, eps, y + static_cast<std::size_t>(r) * dim);
   });
 }
 
 void rms_norm(const float* x, int rows, int dim, const float* w, float eps, float* y) {
-  for_each_row(rows, kRowsForThreads, [&](int r) {
+  for_each_row(rows, dim, [&](int r) {
     rms_norm_row(x + static_cast<std::size_t>(r) * dim, dim, w, eps, y + static_cast<std::size_t>(r) * dim);
   });
 }

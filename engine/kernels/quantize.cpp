@@ -35,7 +35,7 @@ std::int32_t quantize_row_s8(const float* x, int cols, std::int8_t* q, float* sc
 }
 
 void quantize_rows_s8(const float* x, int rows, int cols, int stride, std::int8_t* q, float* scales) {
-  for_each_row(rows, 8, [&](int r) {
+  for_each_row(rows, cols, [&](int r) {
     quantize_row(x + static_cast<std::size_t>(r) * stride, cols, q + static_cast<std::size_t>(r) * cols, scales + r);
   });
 }
@@ -119,7 +119,7 @@ void quantize_weights_s8(const float* w, int rows, int cols, std::int8_t* q, flo
 
 void quantize_rows_u8(const float* x, int rows, int cols, int stride, std::uint8_t* q, float* scales,
                       std::int32_t* zero_points) {
-  for_each_row(rows, 8, [&](int r) {
+  for_each_row(rows, cols, [&](int r) {
     quantize_row_u8(x + static_cast<std::size_t>(r) * stride, cols, q + static_cast<std::size_t>(r) * cols, scales + r,
                     zero_points + r);
   });
@@ -148,7 +148,7 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void residua
 
 void quantize_rows_u8_planes(const float* x, int rows, int cols, int stride, std::uint8_t* hi, std::uint8_t* lo,
                              float* scales, std::int32_t* zero_points) {
-  for_each_row(rows, 8, [&](int r) {
+  for_each_row(rows, cols, [&](int r) {
     const float* xr = x + static_cast<std::size_t>(r) * stride;
     std::uint8_t* h = hi + static_cast<std::size_t>(r) * cols;
     quantize_row_u8(xr, cols, h, scales + r, zero_points + r);

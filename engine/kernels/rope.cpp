@@ -1,6 +1,9 @@
 #include "engine/kernels/rope.hpp"
 
 #include <cmath>
+#include <cstddef>
+
+#include "engine/kernels/parallel.hpp"
 
 namespace folio::engine::kernels {
 
@@ -11,35 +14,44 @@ std::vector<float> rope_inv_freq(int head_dim, float theta) {
   return f;
 }
 
-void apply_rope(float* x, int rows, int row_stride, int heads, int head_dim, int first_position,
-                const std::vector<float>& inv_freq) {
-  std::vector<int> positions(rows);
-  for (int r = 0; r < rows; ++r) positions[r] = first_position + r;
-  apply_rope(x, rows, row_stride, heads, head_dim, positions.data(), inv_freq);
+RopeAngles rope_angles(const int* positions, int rows, const std::vector<float>& inv_freq) {
+  RopeAngles a;
+  a.rows = rows;
+  a.half = static_cast<int>(inv_freq.size());
+  a.cos.resize(static_cast<std::size_t>(rows) * a.half);
+  a.sin.resize(a.cos.size());
+  for_each_row(rows, 8 * a.half, [&](int r) {
+    const float pos = static_cast<float>(positions[r]);
+    for (int i = 0; i < a.half; ++i) {
+      const float angle = pos * inv_freq[i];
+      a.cos[static_cast<std::size_t>(r) * a.half + i] = std::cos(angle);
+      a.sin[static_cast<std::size_t>(r) * a.half + i] = std::sin(angle);
+    }
+  });
+  return a;
 }
 
-void apply_rope(float* x, int rows, int row_stride, int heads, int head_dim, const int* positions,
-                const std::vector<float>& inv_freq) {
-  const int half = head_dim / 2;
-#pragma omp parallel for schedule(static) if (rows > 1)
-  for (int r = 0; r < rows; ++r) {
-    // HF computes the angle as float32 position * inv_freq, then cos/sin in float32.
-    std::vector<float> c(half), s(half);
-    const float pos = static_cast<float>(positions[r]);
-    for (int i = 0; i < half; ++i) {
-      const float a = pos * inv_freq[i];
-      c[i] = std::cos(a);
-      s[i] = std::sin(a);
-    }
+void apply_rope(float* x, int row_stride, int heads, const RopeAngles& angles) {
+  const int half = angles.half;
+  for_each_row(angles.rows, heads * 2 * half, [&](int r) {
+    const float* c = angles.cos.data() + static_cast<std::size_t>(r) * half;
+    const float* s = angles.sin.data() + static_cast<std::size_t>(r) * half;
     for (int h = 0; h < heads; ++h) {
-      float* v = x + static_cast<std::size_t>(r) * row_stride + static_cast<std::size_t>(h) * head_dim;
+      float* v = x + static_cast<std::size_t>(r) * row_stride + static_cast<std::size_t>(h) * 2 * half;
+#pragma omp simd
       for (int i = 0; i < half; ++i) {
         const float a = v[i], b = v[i + half];
         v[i] = a * c[i] - b * s[i];
         v[i + half] = b * c[i] + a * s[i];
       }
     }
-  }
+  });
+}
+
+void apply_rope(float* x, int rows, int row_stride, int heads, int first_position, const std::vector<float>& inv_freq) {
+  std::vector<int> positions(rows);
+  for (int r = 0; r < rows; ++r) positions[r] = first_position + r;
+  apply_rope(x, row_stride, heads, rope_angles(positions.data(), rows, inv_freq));
 }
 
 }  // namespace folio::engine::kernels

@@ -139,12 +139,12 @@ void TextDecoder::run_layers(std::vector<float>& x, int rows, KvCache& cache, co
     for (int r = 0; r < rows; ++r) positions[r] = start + r;
   }
   const int* pos = placement ? placement->positions.data() : positions.data();
+  const kernels::RopeAngles angles = kernels::rope_angles(pos, rows, inv_freq_);
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
     kernels::rms_norm(x.data(), rows, d, L.in_norm.data(), config_.rms_norm_eps, a.data());
     L.qkv.forward(a.data(), rows, qkv.data());
-    kernels::apply_rope(qkv.data(), rows, qkv_width, H, hd, pos, inv_freq_);
-    kernels::apply_rope(qkv.data() + q_width, rows, qkv_width, Hkv, hd, pos, inv_freq_);
+    kernels::apply_rope(qkv.data(), qkv_width, H + Hkv, angles);  // Q's heads, then K's right after them
     kernels::AttentionShape s{rows, start + rows, H, Hkv, hd, qkv_width, q_width, kv_width, start};
     s.products = attention_products_;
     s.k_token_stride = 1;  // the cache keeps K dimension-major
