@@ -30,6 +30,7 @@
 #include <tuple>
 #include <vector>
 
+#include "engine/kernels/attention_tail.hpp"
 #include "engine/kernels/attention_vnni.hpp"
 #include "engine/kernels/dnnl_context.hpp"
 #include "engine/kernels/quantize.hpp"
@@ -647,38 +648,6 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float exp_sh
   return sum;
 }
 
-// Scores of one query vector against `tail` keys of the f32 cache, one dimension at a time (K is stored
-// dimension-major there, keys `kts` apart: 1 in the decoder's cache, the vectorised case).
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void tail_scores(const float* q, const float* k,
-                                                                                       int hd, std::size_t kds,
-                                                                                       std::size_t kts, int tail,
-                                                                                       float scale, float* out) {
-  std::fill(out, out + tail, 0.0f);
-  for (int t = 0; t < hd; ++t) {
-    const float qt = q[t] * scale;
-    const float* kt = k + t * kds;
-    if (kts == 1) {
-#pragma omp simd
-      for (int j = 0; j < tail; ++j) out[j] += qt * kt[j];
-    } else {
-      for (int j = 0; j < tail; ++j) out[j] += qt * kt[j * kts];
-    }
-  }
-}
-
-// o = (o + sum_j w[j] v[j]) * inv over `tail` value rows `stride` floats apart.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void tail_values(const float* w, const float* v,
-                                                                                       int hd, std::size_t stride,
-                                                                                       int tail, float inv, float* o) {
-  for (int j = 0; j < tail; ++j) {
-    const float* vj = v + j * stride;
-#pragma omp simd
-    for (int t = 0; t < hd; ++t) o[t] += w[j] * vj[t];
-  }
-#pragma omp simd
-  for (int t = 0; t < hd; ++t) o[t] *= inv;
-}
-
 // One kv head of rows that share the packed prefix: every query vector of its group (row r, head in
 // group hh: vector r * group + hh) as one matrix, so that its K and V are read once and a decode step runs
 // two products per kv head. Q·Kᵀ over the packed prefix, each row's own tail scores from the cache, one
@@ -707,6 +676,27 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
     scores_product(*bp, b, products, rows, keys, hd);
   float* sums = grown(sc.sums, rows);
   const bool avx512 = has_avx512();
+  // The item's rows come in runs of one question's query heads, which share that question's tail keys.
+  auto for_each_run = [&](auto&& f) {
+    for (int r0 = 0, r1; r0 < rows; r0 = r1) {
+      r1 = r0 + 1;
+      while (r1 < rows && (m0 + r1) / group == (m0 + r0) / group) ++r1;
+      f(r0, r1, ranges[(m0 + r0) / group]);
+    }
+  };
+  thread_local std::vector<const float*> in_rows;
+  thread_local std::vector<float*> out_rows;
+  in_rows.resize(rows);
+  out_rows.resize(rows);
+  // Each row's tail scores, after its prefix scores in its row.
+  for_each_run([&](int r0, int r1, const KeyRanges& kr) {
+    for (int r = r0; r < r1; ++r) {
+      in_rows[r] = q_local(r);
+      out_rows[r] = row_all + r * row_len + P;
+    }
+    tail_scores(in_rows.data() + r0, r1 - r0, k + static_cast<std::size_t>(g) * hd * kds + kr.tail_begin * kts, hd,
+                kds, kts, kr.tail, scale, out_rows.data() + r0);
+  });
   for (int r = 0; r < rows; ++r) {
     const KeyRanges& kr = ranges[(m0 + r) / group];
     float* row = row_all + r * row_len;
@@ -718,8 +708,6 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       const float t_max = int8_scores_max_avx512(static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
                                                  pk.k_scale.data() + kg, P, row);
       float* tail = row + P;
-      tail_scores(q_local(r), k + static_cast<std::size_t>(g) * hd * kds + kr.tail_begin * kts, hd, kds, kts, kr.tail,
-                  scale, tail);
       float mx = a * t_max;
       for (int j = 0; j < kr.tail; ++j) mx = std::max(mx, tail[j]);
       std::uint8_t* hi = static_cast<std::uint8_t*>(b.p) + at;
@@ -730,9 +718,6 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       int8_scores(static_cast<const std::int32_t*>(b.s) + at, P, pk.k_sum.data() + kg, pk.k_scale.data() + kg, a, row);
     else
       for (int j = 0; j < P; ++j) row[j] = static_cast<const float*>(b.s)[at + j] * scale;
-    // The row's own tail, exact in f32 from the cache.
-    tail_scores(q_local(r), k + static_cast<std::size_t>(g) * hd * kds + kr.tail_begin * kts, hd, kds, kts, kr.tail,
-                scale, row + P);
     sums[r] = exp_minus_max(row, P + kr.tail).sum;
     switch (products) {
       case AttentionProducts::F32: std::copy_n(row, P, static_cast<float*>(b.p) + at); break;
@@ -763,14 +748,20 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
                 static_cast<std::int32_t*>(b.o));
   else
     values_product(*bp, b, products, rows, keys, hd);
-  for (int r = 0; r < rows; ++r) {
-    const KeyRanges& kr = ranges[(m0 + r) / group];
-    float* o = out + static_cast<std::size_t>((m0 + r) / group) * s.out_stride + head_of(m0 + r) * hd;
-    output_row(b, products, pk, g, r, 1.0f, o);
-    tail_values(row_all + r * row_len + P,
+  // Each row's prefix output, then its tail's values added and the whole normalised.
+  thread_local std::vector<float> inv;
+  inv.resize(rows);
+  for_each_run([&](int r0, int r1, const KeyRanges& kr) {
+    for (int r = r0; r < r1; ++r) {
+      out_rows[r] = out + static_cast<std::size_t>((m0 + r) / group) * s.out_stride + head_of(m0 + r) * hd;
+      output_row(b, products, pk, g, r, 1.0f, out_rows[r]);
+      in_rows[r] = row_all + r * row_len + P;
+      inv[r] = 1.0f / sums[r];
+    }
+    tail_values(in_rows.data() + r0, r1 - r0,
                 v + static_cast<std::size_t>(kr.tail_begin) * s.kv_stride + static_cast<std::size_t>(g) * hd, hd,
-                s.kv_stride, kr.tail, 1.0f / sums[r], o);
-  }
+                s.kv_stride, kr.tail, inv.data() + r0, out_rows.data() + r0);
+  });
 }
 
 }  // namespace

@@ -1,0 +1,135 @@
+#include "engine/kernels/attention_tail.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+
+namespace folio::engine::kernels {
+namespace {
+
+bool has_avx512f() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+
+// Portable loops, one row at a time (any strides, any head size).
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void scores_row(const float* q, const float* k,
+                                                                                      int hd, std::size_t kds,
+                                                                                      std::size_t kts, int tail,
+                                                                                      float scale, float* out) {
+  std::fill(out, out + tail, 0.0f);
+  for (int t = 0; t < hd; ++t) {
+    const float qt = q[t];
+    const float* kt = k + t * kds;
+    if (kts == 1) {
+#pragma omp simd
+      for (int j = 0; j < tail; ++j) out[j] += qt * kt[j];
+    } else {
+      for (int j = 0; j < tail; ++j) out[j] += qt * kt[j * kts];
+    }
+  }
+#pragma omp simd
+  for (int j = 0; j < tail; ++j) out[j] *= scale;
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void values_row(const float* w, const float* v,
+                                                                                      int hd, std::size_t stride,
+                                                                                      int tail, float inv, float* o) {
+  for (int j = 0; j < tail; ++j) {
+    const float* vj = v + j * stride;
+#pragma omp simd
+    for (int t = 0; t < hd; ++t) o[t] += w[j] * vj[t];
+  }
+#pragma omp simd
+  for (int t = 0; t < hd; ++t) o[t] *= inv;
+}
+
+#define FOLIO_AVX512 __attribute__((target("avx512f")))
+
+// N rows against 64 keys at a time (four vectors of 16, the last ones masked), one dimension per step.
+template <int N>
+FOLIO_AVX512 void scores_rows(const float* const* q, const float* k, int hd, std::size_t kds, int tail, float scale,
+                              float* const* s) {
+  for (int j0 = 0; j0 < tail; j0 += 64) {
+    __mmask16 m[4];
+    for (int b = 0; b < 4; ++b) {
+      const int n = std::clamp(tail - j0 - 16 * b, 0, 16);
+      m[b] = static_cast<__mmask16>((1u << n) - 1);
+    }
+    __m512 acc[N][4];
+    for (int r = 0; r < N; ++r)
+      for (int b = 0; b < 4; ++b) acc[r][b] = _mm512_setzero_ps();
+    for (int t = 0; t < hd; ++t) {
+      const float* kt = k + t * kds + j0;
+      __m512 kv[4];
+      for (int b = 0; b < 4; ++b) kv[b] = _mm512_maskz_loadu_ps(m[b], kt + 16 * b);
+      for (int r = 0; r < N; ++r) {
+        const __m512 qb = _mm512_set1_ps(q[r][t]);
+        for (int b = 0; b < 4; ++b) acc[r][b] = _mm512_fmadd_ps(qb, kv[b], acc[r][b]);
+      }
+    }
+    const __m512 sc = _mm512_set1_ps(scale);
+    for (int r = 0; r < N; ++r)
+      for (int b = 0; b < 4; ++b) _mm512_mask_storeu_ps(s[r] + j0 + 16 * b, m[b], _mm512_mul_ps(acc[r][b], sc));
+  }
+}
+
+// N rows of weights against the tail's V rows, HB vectors of 16 dims per row (hd = 16 HB).
+template <int N, int HB>
+FOLIO_AVX512 void values_rows(const float* const* w, const float* v, std::size_t stride, int tail, const float* inv,
+                              float* const* o) {
+  __m512 acc[N][HB];
+  for (int r = 0; r < N; ++r)
+    for (int h = 0; h < HB; ++h) acc[r][h] = _mm512_setzero_ps();
+  for (int j = 0; j < tail; ++j) {
+    const float* vj = v + j * stride;
+    __m512 vv[HB];
+    for (int h = 0; h < HB; ++h) vv[h] = _mm512_loadu_ps(vj + 16 * h);
+    for (int r = 0; r < N; ++r) {
+      const __m512 wb = _mm512_set1_ps(w[r][j]);
+      for (int h = 0; h < HB; ++h) acc[r][h] = _mm512_fmadd_ps(wb, vv[h], acc[r][h]);
+    }
+  }
+  for (int r = 0; r < N; ++r) {
+    const __m512 s = _mm512_set1_ps(inv[r]);
+    for (int h = 0; h < HB; ++h)
+      _mm512_storeu_ps(o[r] + 16 * h, _mm512_mul_ps(_mm512_add_ps(_mm512_loadu_ps(o[r] + 16 * h), acc[r][h]), s));
+  }
+}
+#undef FOLIO_AVX512
+
+// Rows in blocks of up to Max (what the 32 vector registers hold), the rest one block size down.
+template <int Max, typename F>
+void in_blocks(int n, F&& run) {
+  int r = 0;
+  for (; r + Max <= n; r += Max) run(std::integral_constant<int, Max>{}, r);
+  if constexpr (Max > 1)
+    if (r < n) in_blocks<Max / 2>(n - r, [&](auto b, int r0) { run(b, r + r0); });
+}
+
+}  // namespace
+
+void tail_scores(const float* const* q, int n, const float* k, int hd, std::size_t kds, std::size_t kts, int tail,
+                 float scale, float* const* s) {
+  if (tail <= 0) return;
+  if (kts == 1 && has_avx512f()) {
+    in_blocks<4>(n, [&](auto b, int r0) { scores_rows<decltype(b)::value>(q + r0, k, hd, kds, tail, scale, s + r0); });
+    return;
+  }
+  for (int r = 0; r < n; ++r) scores_row(q[r], k, hd, kds, kts, tail, scale, s[r]);
+}
+
+void tail_values(const float* const* w, int n, const float* v, int hd, std::size_t stride, int tail, const float* inv,
+                 float* const* o) {
+  if (has_avx512f() && hd == 64) {
+    in_blocks<4>(n, [&](auto b, int r0) { values_rows<decltype(b)::value, 4>(w + r0, v, stride, tail, inv + r0, o + r0); });
+    return;
+  }
+  if (has_avx512f() && hd == 128) {
+    in_blocks<2>(n, [&](auto b, int r0) { values_rows<decltype(b)::value, 8>(w + r0, v, stride, tail, inv + r0, o + r0); });
+    return;
+  }
+  for (int r = 0; r < n; ++r) values_row(w[r], v, hd, stride, tail, inv[r], o[r]);
+}
+
+}  // namespace folio::engine::kernels
