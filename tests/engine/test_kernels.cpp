@@ -3,7 +3,9 @@
 // and the linear layer over a sweep of row counts, odd sizes, biases, activations and residual adds.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -304,7 +306,8 @@ BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
       k::AttentionShape s = dense_shape(rows, heads, kv_heads, hd);
       s.products = products;
       std::vector<k::KeyRanges> ranges;
-      for (int r = 0; r < rows; ++r) ranges.push_back({prefix, prefix + 20 * r, 1 + r % 7});
+      // Tails of 1 to 70 keys: one partial vector up to more than one block of 64 of the tail loops.
+      for (int r = 0; r < rows; ++r) ranges.push_back({prefix, prefix + 20 * r, 1 + (r * 23) % 70});
       const auto q = random_vector(rows * s.q_stride, 51), kk = random_vector(capacity * s.kv_stride, 52, 2.0f),
                  v = random_vector(capacity * s.kv_stride, 53);
       std::vector<float> kt(std::size_t(s.kv_stride) * capacity);
@@ -383,6 +386,27 @@ BOOST_AUTO_TEST_CASE(linear_sweep_f32) {
       }
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(the_short_row_quantiser_matches_the_row_loop) {
+  // quantize_row_s8 takes a register path for short rows (attention's per-query and per-key vectors):
+  // bit for bit what the rows' loop gives, with the sum of q.
+  for (int cols : {1, 7, 16, 33, 64, 100, 128, 256, 300}) {
+    const auto x = random_vector(cols, 31 + cols, 3.0f);
+    std::vector<std::int8_t> a(cols), b(cols);
+    float sa = 0, sb = 0;
+    const std::int32_t sum = k::quantize_row_s8(x.data(), cols, a.data(), &sa);
+    k::quantize_rows_s8(x.data(), 1, cols, cols, b.data(), &sb);
+    BOOST_TEST(sa == sb);
+    BOOST_TEST(a == b, "cols " << cols);
+    BOOST_TEST(sum == std::accumulate(b.begin(), b.end(), 0));
+  }
+  std::vector<float> zeros(64, 0.0f);
+  std::vector<std::int8_t> q(64, 1);
+  float scale = 1;
+  BOOST_TEST(k::quantize_row_s8(zeros.data(), 64, q.data(), &scale) == 0);
+  BOOST_TEST(scale == 0.0f);
+  BOOST_TEST(std::count(q.begin(), q.end(), 0) == 64);
 }
 
 BOOST_AUTO_TEST_CASE(quantiser_round_trip_is_within_half_a_step) {
