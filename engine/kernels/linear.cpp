@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "engine/kernels/activations.hpp"
 #include "engine/kernels/dnnl_context.hpp"
 #include "engine/kernels/linear_impl.hpp"
+#include "engine/kernels/scratch.hpp"
 
 namespace folio::engine::kernels {
 
@@ -126,6 +128,18 @@ class FloatLinear final : public Linear::Impl {
 
 Linear::Impl::~Impl() = default;
 
+void Linear::Impl::forward_mlp(const float* x, int m, Impl& second, MlpActivation act, float* y, Epilogue epilogue) {
+  thread_local std::vector<float> hidden, gated;
+  float* h = grown(hidden, static_cast<std::size_t>(m) * out_);
+  forward(x, m, h, Epilogue{act == MlpActivation::GeluTanh ? Activation::GeluTanh : Activation::None, false});
+  if (act == MlpActivation::SiluGate) {
+    float* g = grown(gated, static_cast<std::size_t>(m) * (out_ / 2));
+    silu_gate(h, m, out_ / 2, g);
+    h = g;
+  }
+  second.forward(h, m, y, epilogue);
+}
+
 Linear::Linear(std::span<const float> weight, int out_features, int in_features, std::span<const float> bias,
                Precision precision, Int8Input int8_input) {
   if (static_cast<std::int64_t>(weight.size()) != static_cast<std::int64_t>(out_features) * in_features)
@@ -143,6 +157,14 @@ Linear& Linear::operator=(Linear&&) noexcept = default;
 
 void Linear::forward(const float* x, int m, float* y, Epilogue epilogue) const {
   if (m > 0) impl_->forward(x, m, y, epilogue);
+}
+void Linear::forward_mlp(const float* x, int m, const Linear& second, MlpActivation act, float* y,
+                         Epilogue second_epilogue) const {
+  const int mid = act == MlpActivation::SiluGate ? impl_->out_ / 2 : impl_->out_;
+  if (second.in_features() != mid || (act == MlpActivation::SiluGate && impl_->out_ % 2))
+    throw Error(ErrorKind::Internal, "an MLP's second layer takes " + std::to_string(second.in_features()) +
+                                         " inputs, its first gives " + std::to_string(mid));
+  if (m > 0) impl_->forward_mlp(x, m, *second.impl_, act, y, second_epilogue);
 }
 int Linear::in_features() const { return impl_->in_; }
 int Linear::out_features() const { return impl_->out_; }

@@ -16,6 +16,10 @@ enum class Activation { None, GeluTanh, Silu };
 // rounding residual, about 16 bits, for twice the rows of the same matmul: weights still read once).
 enum class Int8Input { OnePlane, TwoPlanes };
 
+// Between the two layers of an MLP: GELU (tanh) of the first layer's outputs, or SiLU-gated halves (the
+// first layer's outputs are [gate | up], the second layer takes silu(gate) * up, half as wide).
+enum class MlpActivation { GeluTanh, SiluGate };
+
 struct Epilogue {
   Activation activation = Activation::None;  // applied after the bias
   bool accumulate = false;                   // y += result (residual add) instead of y = result
@@ -32,6 +36,11 @@ class Linear {
 
   // x: [m, in_features] row-major, y: [m, out_features] row-major.
   void forward(const float* x, int m, float* y, Epilogue epilogue = {}) const;
+  // y (+)= second(act(this(x))), the two layers of an MLP. In int8 this layer's epilogue quantises its
+  // output rows straight into the second layer's input: the wide activation between them (a 1024 x 3072
+  // f32 tile in SigLIP) is never written out and read back.
+  void forward_mlp(const float* x, int m, const Linear& second, MlpActivation act, float* y,
+                   Epilogue second_epilogue = {}) const;
 
   int in_features() const;
   int out_features() const;

@@ -13,6 +13,8 @@ class Linear::Impl {
   Impl(int out, int in, Precision precision) : out_(out), in_(in), precision_(precision) {}
   virtual ~Impl();
   virtual void forward(const float* x, int m, float* y, Epilogue epilogue) = 0;
+  // Unfused by default: the first layer's output in a buffer, then the second layer.
+  virtual void forward_mlp(const float* x, int m, Impl& second, MlpActivation act, float* y, Epilogue epilogue);
   virtual std::size_t weight_bytes() const = 0;
   const int out_, in_;
   const Precision precision_;

@@ -52,10 +52,15 @@ int bucket_for(int rows) {
   return b;
 }
 
-struct Scratch {
+// One layer's quantised input rows: the u8 planes with each token's scale and zero point.
+struct QuantisedRows {
   std::vector<std::uint8_t> q;
   std::vector<float> row_scales;
   std::vector<std::int32_t> zero_points;
+};
+
+struct Scratch {
+  QuantisedRows in, mid;  // a layer's input; the second layer's input inside an MLP
   std::vector<std::int32_t> acc;
 };
 
@@ -115,6 +120,12 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequant
   }
 }
 
+// t[i] = t[i] * t[width + i]: SiLU(gate) times up, in place.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void gate_in_place(float* t, int width) {
+#pragma omp simd
+  for (int i = 0; i < width; ++i) t[i] *= t[width + i];
+}
+
 class Int8Linear final : public Linear::Impl {
  public:
   Int8Linear(std::span<const float> weight, int out, int in, std::span<const float> bias, Int8Input input)
@@ -150,37 +161,108 @@ class Int8Linear final : public Linear::Impl {
   }
 
   void forward(const float* x, int m, float* y, Epilogue ep) override {
-    const auto& eng = dnnl_engine();
-    dnnl::stream stream(eng);
+    dnnl::stream stream(dnnl_engine());
     Scratch& sc = scratch();
     for (int row0 = 0; row0 < m; row0 += chunk_) {
       const int rows = std::min(chunk_, m - row0);
-      // Rows [0, rows) hold the tokens' first planes, [rows, 2 rows) their residual planes.
-      const int b = bucket_for(planes_ * rows);
-      Prim& p = primitive(b);
-      std::uint8_t* q = grown(sc.q, static_cast<std::size_t>(b) * in_);
-      float* rs = grown(sc.row_scales, b);
-      std::int32_t* zp = grown(sc.zero_points, b);
+      const int b = quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in);
       std::int32_t* acc = grown(sc.acc, static_cast<std::size_t>(b) * out_);
-      if (planes_ == 2)
-        quantize_rows_u8_planes(x + static_cast<std::size_t>(row0) * in_, rows, in_, in_, q,
-                                q + static_cast<std::size_t>(rows) * in_, rs, zp);
-      else
-        quantize_rows_u8(x + static_cast<std::size_t>(row0) * in_, rows, in_, in_, q, rs, zp);
-      if (b > planes_ * rows)
-        std::memset(q + static_cast<std::size_t>(planes_ * rows) * in_, 0, static_cast<std::size_t>(b - planes_ * rows) * in_);
-      p.src.set_data_handle(q);
-      p.dst.set_data_handle(acc);
-      p.matmul.execute(stream, {{DNNL_ARG_SRC, p.src},
-                                {DNNL_ARG_WEIGHTS, layouts_[p.layout].weights},
-                                {DNNL_ARG_DST, p.dst},
-                                {DNNL_ARG_SCRATCHPAD, thread_scratchpad(p.scratchpad)}});
-      epilogue(acc, rs, zp, rows, ep, y + static_cast<std::size_t>(row0) * out_);
+      multiply(b, sc.in.q.data(), acc, stream);
+      epilogue(acc, sc.in.row_scales.data(), sc.in.zero_points.data(), rows, ep, y + static_cast<std::size_t>(row0) * out_);
+    }
+    stream.wait();
+  }
+
+  // This layer's epilogue quantises each output row (after the activation) straight into the second
+  // layer's input planes, in a row buffer that stays in cache: the f32 activation between the two layers
+  // is never written out and read back.
+  void forward_mlp(const float* x, int m, Impl& second_impl, MlpActivation act, float* y, Epilogue ep) override {
+    auto* second = dynamic_cast<Int8Linear*>(&second_impl);
+    if (!second) return Impl::forward_mlp(x, m, second_impl, act, y, ep);
+    const int mid = second->in_;
+    const int chunk = std::min(chunk_, second->chunk_);
+    dnnl::stream stream(dnnl_engine());
+    Scratch& sc = scratch();
+    for (int row0 = 0; row0 < m; row0 += chunk) {
+      const int rows = std::min(chunk, m - row0);
+      const int b = quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in);
+      std::int32_t* acc = grown(sc.acc, static_cast<std::size_t>(std::max(b * out_, bucket_for(second->planes_ * rows) * second->out_)));
+      multiply(b, sc.in.q.data(), acc, stream);
+      const int b2 = second->bucket_for_rows(rows, sc.mid);
+      const float* rs = sc.in.row_scales.data();
+      const std::int32_t* zp = sc.in.zero_points.data();
+      std::uint8_t* q2 = sc.mid.q.data();
+#pragma omp parallel for schedule(static) if (rows > 1 && worth_threads(static_cast<long>(rows) * out_))
+      for (int r = 0; r < rows; ++r) {
+        thread_local std::vector<float> row_buffer;
+        float* t = grown(row_buffer, static_cast<std::size_t>(out_));
+        const std::int32_t* a = acc + static_cast<std::size_t>(r) * out_;
+        const std::int32_t* a_lo = planes_ == 2 ? acc + static_cast<std::size_t>(rows + r) * out_ : nullptr;
+        if (act == MlpActivation::SiluGate) {
+          dequantize_planes(Activation::Silu, a, a_lo, rs[r], zp[r], col_sums_.data(), col_scales_.data(), bias_.data(),
+                            0, mid, false, t);
+          dequantize_planes(Activation::None, a, a_lo, rs[r], zp[r], col_sums_.data(), col_scales_.data(), bias_.data(),
+                            mid, out_, false, t);
+          gate_in_place(t, mid);
+        } else {
+          dequantize_planes(Activation::GeluTanh, a, a_lo, rs[r], zp[r], col_sums_.data(), col_scales_.data(),
+                            bias_.data(), 0, out_, false, t);
+        }
+        second->quantise_row(t, r, rows, sc.mid);
+      }
+      second->multiply(b2, q2, acc, stream);
+      second->epilogue(acc, sc.mid.row_scales.data(), sc.mid.zero_points.data(), rows, ep,
+                       y + static_cast<std::size_t>(row0) * second->out_);
     }
     stream.wait();
   }
 
  private:
+  // Sizes the buffers of `rows` tokens' input (rows [0, rows) their first planes, [rows, 2 rows) their
+  // residual planes, zero padding up to the bucket) and returns the bucket.
+  int bucket_for_rows(int rows, QuantisedRows& in) const {
+    const int b = bucket_for(planes_ * rows);
+    grown(in.q, static_cast<std::size_t>(b) * in_);
+    grown(in.row_scales, b);
+    grown(in.zero_points, b);
+    if (b > planes_ * rows)
+      std::memset(in.q.data() + static_cast<std::size_t>(planes_ * rows) * in_, 0,
+                  static_cast<std::size_t>(b - planes_ * rows) * in_);
+    return b;
+  }
+
+  // Token r of `rows` (one row of in_ values) into the input planes.
+  void quantise_row(const float* x, int r, int rows, QuantisedRows& in) const {
+    std::uint8_t* q = in.q.data() + static_cast<std::size_t>(r) * in_;
+    if (planes_ == 2)
+      quantize_rows_u8_planes(x, 1, in_, in_, q, in.q.data() + static_cast<std::size_t>(rows + r) * in_,
+                              in.row_scales.data() + r, in.zero_points.data() + r);
+    else
+      quantize_rows_u8(x, 1, in_, in_, q, in.row_scales.data() + r, in.zero_points.data() + r);
+  }
+
+  int quantise_input(const float* x, int rows, QuantisedRows& in) const {
+    const int b = bucket_for_rows(rows, in);
+    std::uint8_t* q = in.q.data();
+    if (planes_ == 2)
+      quantize_rows_u8_planes(x, rows, in_, in_, q, q + static_cast<std::size_t>(rows) * in_, in.row_scales.data(),
+                              in.zero_points.data());
+    else
+      quantize_rows_u8(x, rows, in_, in_, q, in.row_scales.data(), in.zero_points.data());
+    return b;
+  }
+
+  // The s32 products of a bucket's quantised rows.
+  void multiply(int bucket, const std::uint8_t* q, std::int32_t* acc, dnnl::stream& stream) {
+    Prim& p = primitive(bucket);
+    p.src.set_data_handle(const_cast<std::uint8_t*>(q));
+    p.dst.set_data_handle(acc);
+    p.matmul.execute(stream, {{DNNL_ARG_SRC, p.src},
+                              {DNNL_ARG_WEIGHTS, layouts_[p.layout].weights},
+                              {DNNL_ARG_DST, p.dst},
+                              {DNNL_ARG_SCRATCHPAD, thread_scratchpad(p.scratchpad)}});
+  }
+
   struct Layout {
     dnnl::memory::desc desc;
     dnnl::memory weights;

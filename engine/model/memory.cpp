@@ -77,8 +77,11 @@ MemoryEstimate estimate_memory(const ModelConfig& c, kernels::Precision p, const
   const U F = U(s.page_frames), np = U(v.num_patches()), dv = v.hidden_size, T = v.image_size, P = U(s.prompt_tokens),
           dt = t.hidden_size, q = U(t.num_heads) * t.head_dim, it = t.intermediate_size;
   const U pass_rows = std::min<U>(4, F) * np;
-  const U vision_pass = pass_rows * std::max<U>(3 * U(v.patch_size) * v.patch_size, dv + 3 * dv + dv + U(v.intermediate_size));
-  const U prefill = F * U(c.tokens_per_tile()) * dt + P * (3 * dt + (q + 2 * kv_width) + q + 2 * it + it) + U(t.vocab_size);
+  // An MLP's wide hidden rows exist in f32 only outside int8, whose first layer quantises them straight
+  // into the second's input (Linear::forward_mlp).
+  const U vision_mlp = int8 ? 0 : U(v.intermediate_size), text_mlp = int8 ? 0 : 2 * it + it;
+  const U vision_pass = pass_rows * std::max<U>(3 * U(v.patch_size) * v.patch_size, dv + 3 * dv + dv + vision_mlp);
+  const U prefill = F * U(c.tokens_per_tile()) * dt + P * (3 * dt + (q + 2 * kv_width) + q + text_mlp) + U(t.vocab_size);
   const U page = F * 3 * T * T + F * np * dv + std::max(vision_pass, prefill);
   m.activations = {"page_activations",
                    "activations of one page, f32 (" + std::to_string(s.page_frames) + " frames, " +

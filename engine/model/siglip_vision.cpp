@@ -70,12 +70,12 @@ std::vector<float> VisionEncoder::forward(const float* pixel_values, int frames)
 
 void VisionEncoder::encode_frames(const float* pixels, int frames, float* x) const {
   const int T = config_.image_size, P = config_.patch_size, side = config_.patches_per_side();
-  const int np = config_.num_patches(), d = config_.hidden_size, inter = config_.intermediate_size;
+  const int np = config_.num_patches(), d = config_.hidden_size;
   const int rows = frames * np, kpatch = 3 * P * P;
 
   // Patches flattened in (c, i, j) order, tokens row-major: the convolution as one matmul.
   // Scratch of this thread, grown once: a page allocates nothing here after its first frame.
-  thread_local std::vector<float> scratch[5];
+  thread_local std::vector<float> scratch[4];
   float* const patches = grown(scratch[0], static_cast<std::size_t>(rows) * kpatch);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int f = 0; f < frames; ++f)
@@ -96,7 +96,6 @@ void VisionEncoder::encode_frames(const float* pixels, int frames, float* x) con
   float* const a = grown(scratch[1], static_cast<std::size_t>(rows) * d);
   float* const qkv = grown(scratch[2], static_cast<std::size_t>(rows) * 3 * d);
   float* const attn = grown(scratch[3], static_cast<std::size_t>(rows) * d);
-  float* const h = grown(scratch[4], static_cast<std::size_t>(rows) * inter);
   const int hd = config_.head_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   for (const Layer& L : layers_) {
@@ -110,8 +109,7 @@ void VisionEncoder::encode_frames(const float* pixels, int frames, float* x) con
     }
     L.out.forward(attn, rows, x, Epilogue{kernels::Activation::None, true});
     kernels::layer_norm(x, rows, d, L.ln2_w.data(), L.ln2_b.data(), config_.layer_norm_eps, a);
-    L.fc1.forward(a, rows, h, Epilogue{kernels::Activation::GeluTanh, false});
-    L.fc2.forward(h, rows, x, Epilogue{kernels::Activation::None, true});
+    L.fc1.forward_mlp(a, rows, L.fc2, kernels::MlpActivation::GeluTanh, x, Epilogue{kernels::Activation::None, true});
   }
   kernels::layer_norm(x, rows, d, post_ln_w_.data(), post_ln_b_.data(), config_.layer_norm_eps, x);
 }

@@ -121,16 +121,14 @@ void TextDecoder::forward(std::vector<float>& x, const Placement& p, KvCache& ca
 void TextDecoder::run_layers(std::vector<float>& x, int rows, KvCache& cache, const Placement* placement, int start,
                              std::vector<std::vector<float>>* last_rows) const {
   const int d = config_.hidden_size, hd = config_.head_dim, H = config_.num_heads, Hkv = config_.num_kv_heads;
-  const int q_width = H * hd, kv_width = Hkv * hd, qkv_width = q_width + 2 * kv_width, it = config_.intermediate_size;
+  const int q_width = H * hd, kv_width = Hkv * hd, qkv_width = q_width + 2 * kv_width;
   // Per-thread scratch that only grows: a decode step allocates nothing here. Bound to references on
   // this thread, since OpenMP workers below would otherwise see their own (empty) thread_locals.
-  thread_local std::vector<float> scratch[5];
-  std::vector<float>&a = scratch[0], &qkv = scratch[1], &attn = scratch[2], &gu = scratch[3], &act = scratch[4];
+  thread_local std::vector<float> scratch[3];
+  std::vector<float>&a = scratch[0], &qkv = scratch[1], &attn = scratch[2];
   a.resize(static_cast<std::size_t>(rows) * d);
   qkv.resize(static_cast<std::size_t>(rows) * qkv_width);
   attn.resize(static_cast<std::size_t>(rows) * q_width);
-  gu.resize(static_cast<std::size_t>(rows) * 2 * it);
-  act.resize(static_cast<std::size_t>(rows) * it);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   if (last_rows) last_rows->assign(1, std::vector<float>(x.end() - d, x.end()));
   std::vector<int> positions;
@@ -167,9 +165,8 @@ void TextDecoder::run_layers(std::vector<float>& x, int rows, KvCache& cache, co
     }
     L.o.forward(attn.data(), rows, x.data(), Epilogue{kernels::Activation::None, true});
     kernels::rms_norm(x.data(), rows, d, L.post_norm.data(), config_.rms_norm_eps, a.data());
-    L.gate_up.forward(a.data(), rows, gu.data());
-    kernels::silu_gate(gu.data(), rows, it, act.data());
-    L.down.forward(act.data(), rows, x.data(), Epilogue{kernels::Activation::None, true});
+    L.gate_up.forward_mlp(a.data(), rows, L.down, kernels::MlpActivation::SiluGate, x.data(),
+                          Epilogue{kernels::Activation::None, true});
     if (last_rows) last_rows->emplace_back(x.end() - d, x.end());
   }
 }

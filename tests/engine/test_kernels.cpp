@@ -466,6 +466,45 @@ BOOST_AUTO_TEST_CASE(linear_int8_sweep_against_plain_loops) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(mlp_pairs_match_their_two_layers_run_apart) {
+  // forward_mlp (in int8 the first layer's epilogue quantises straight into the second's input) against
+  // the same two layers run one after the other through f32, for both activations, one and two input
+  // planes, f32 and int8, and row counts across the layers' chunks; the residual is added once.
+  const int in = 40, hidden = 96, out = 24;
+  for (auto act : {k::MlpActivation::GeluTanh, k::MlpActivation::SiluGate}) {
+    const int first_out = act == k::MlpActivation::SiluGate ? 2 * hidden : hidden;
+    const auto w1 = random_vector(std::size_t(first_out) * in, 61, 0.3f), b1 = random_vector(first_out, 62, 0.1f);
+    const auto w2 = random_vector(std::size_t(out) * hidden, 63, 0.2f);
+    for (auto precision : {k::Precision::F32, k::Precision::Int8})
+      for (auto planes : {k::Int8Input::OnePlane, k::Int8Input::TwoPlanes}) {
+        const k::Linear first(w1, first_out, in, b1, precision, planes), second(w2, out, hidden, {}, precision, planes);
+        for (int m : {1, 3, 10, 130, 700}) {
+          const auto x = random_vector(std::size_t(m) * in, 64 + m);
+          const auto y0 = random_vector(std::size_t(m) * out, 65);
+          std::vector<float> h(std::size_t(m) * first_out), g(std::size_t(m) * hidden);
+          first.forward(x.data(), m, h.data(),
+                        {act == k::MlpActivation::GeluTanh ? k::Activation::GeluTanh : k::Activation::None, false});
+          if (act == k::MlpActivation::SiluGate) k::silu_gate(h.data(), m, hidden, g.data());
+          else g = h;
+          auto apart = y0, fused = y0;
+          second.forward(g.data(), m, apart.data(), {k::Activation::None, true});
+          first.forward_mlp(x.data(), m, second, act, fused.data(), {k::Activation::None, true});
+          double num = 0, den = 0;
+          for (std::size_t i = 0; i < apart.size(); ++i) {
+            num += (fused[i] - apart[i]) * double(fused[i] - apart[i]);
+            den += (apart[i] - y0[i]) * double(apart[i] - y0[i]);
+          }
+          // The same arithmetic in f32; int8 rounds the hidden row once either way (from the same f32 values).
+          BOOST_TEST(std::sqrt(num / den) < (precision == k::Precision::F32 ? 1e-6 : 1e-5),
+                     "act " << int(act) << " precision " << int(precision) << " planes " << int(planes) << " m " << m);
+        }
+      }
+    const k::Linear first(w1, first_out, in, b1, k::Precision::F32), wrong(random_vector(std::size_t(out) * (hidden + 1), 66), out, hidden + 1, {}, k::Precision::F32);
+    std::vector<float> x(in), y(out);
+    BOOST_CHECK_THROW(first.forward_mlp(x.data(), 1, wrong, act, y.data()), folio::Error);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(linear_bf16_is_close) {
   const int kk = 256, n = 64, m = 9;
   const auto w = random_vector(n * kk, 13, 0.1f), x = random_vector(m * kk, 14);
