@@ -1,9 +1,12 @@
 #include "engine/kernels/activations.hpp"
 
+#include <immintrin.h>
+
 #include <cstddef>
 
 #include "engine/kernels/parallel.hpp"
 #include "engine/kernels/vector_math.hpp"
+#include "engine/kernels/vector_math_avx512.hpp"
 
 namespace folio::engine::kernels {
 namespace {
@@ -13,12 +16,76 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void silu_ga
   for (int i = 0; i < width; ++i) o[i] = silu(g[i]) * g[width + i];
 }
 
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void gelu_row(float* t, int n) {
+#pragma omp simd
+  for (int i = 0; i < n; ++i) t[i] = gelu_tanh(t[i]);
+}
+
+bool has_avx512f() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#define FOLIO_AVX512 __attribute__((target("avx512f"), always_inline)) inline
+
+// 1 / (1 + e^z) for z clamped to [-87, 80] (beyond, the result is 1 or 0 to float precision anyway).
+FOLIO_AVX512 __m512 inverse_one_plus_exp(__m512 z) {
+  z = _mm512_min_ps(_mm512_max_ps(z, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(80.0f));
+  const ExpParts e = exp_parts(z);
+  const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(e.p, e.n));
+  const __m512 y = _mm512_rcp14_ps(d);
+  return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));  // y (2 - d y)
+}
+
+FOLIO_AVX512 __m512 silu16(__m512 x) { return _mm512_mul_ps(x, inverse_one_plus_exp(_mm512_sub_ps(_mm512_setzero_ps(), x))); }
+
+// x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): vector_math.hpp's gelu_tanh.
+FOLIO_AVX512 __m512 gelu16(__m512 x) {
+  const __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
+  const __m512 u = _mm512_mul_ps(_mm512_set1_ps(0.7978845608f), _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), x3, x));
+  return _mm512_mul_ps(x, inverse_one_plus_exp(_mm512_mul_ps(_mm512_set1_ps(-2.0f), u)));
+}
+#undef FOLIO_AVX512
+
+__attribute__((target("avx512f"))) void silu_gate_in_place_avx512(float* t, int width) {
+  int i = 0;
+  for (; i + 16 <= width; i += 16)
+    _mm512_storeu_ps(t + i, _mm512_mul_ps(silu16(_mm512_loadu_ps(t + i)), _mm512_loadu_ps(t + width + i)));
+  if (i < width) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (width - i)) - 1);
+    _mm512_mask_storeu_ps(t + i, m, _mm512_mul_ps(silu16(_mm512_maskz_loadu_ps(m, t + i)), _mm512_maskz_loadu_ps(m, t + width + i)));
+  }
+}
+
+__attribute__((target("avx512f"))) void gelu_tanh_in_place_avx512(float* t, int n) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(t + i, gelu16(_mm512_loadu_ps(t + i)));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(t + i, m, gelu16(_mm512_maskz_loadu_ps(m, t + i)));
+  }
+}
+#pragma GCC diagnostic pop
+
 }  // namespace
 
 void silu_gate(const float* gate_up, int rows, int width, float* out) {
   for_each_row(rows, 3 * width, [&](int r) {
     silu_gate_row(gate_up + static_cast<std::size_t>(r) * 2 * width, width, out + static_cast<std::size_t>(r) * width);
   });
+}
+
+void silu_gate_in_place(float* t, int width) {
+  if (has_avx512f()) return silu_gate_in_place_avx512(t, width);
+  silu_gate_row(t, width, t);
+}
+
+void gelu_tanh_in_place(float* t, int n) {
+  if (has_avx512f()) return gelu_tanh_in_place_avx512(t, n);
+  gelu_row(t, n);
 }
 
 }  // namespace folio::engine::kernels

@@ -7,4 +7,11 @@ namespace folio::engine::kernels {
 // gate_up holds the gate projection then the up projection (one fused matmul).
 void silu_gate(const float* gate_up, int rows, int width, float* out);
 
+// One row in place, for an int8 MLP's row buffer (linear_int8.cpp): t[i] = silu(t[i]) * t[width + i], and
+// t[i] = gelu_tanh(t[i]). On AVX-512 the sigmoid's division is a reciprocal estimate with one Newton step
+// (a vector division is the slowest instruction of the loop) and e^x a degree-5 polynomial: a few
+// float ulps, far below the int8 rounding that follows.
+void silu_gate_in_place(float* t, int width);
+void gelu_tanh_in_place(float* t, int n);
+
 }  // namespace folio::engine::kernels

@@ -32,6 +32,7 @@
 
 #include "engine/kernels/attention_tail.hpp"
 #include "engine/kernels/attention_vnni.hpp"
+#include "engine/kernels/vector_math_avx512.hpp"
 #include "engine/kernels/dnnl_context.hpp"
 #include "engine/kernels/quantize.hpp"
 #include "engine/kernels/scratch.hpp"
@@ -311,16 +312,8 @@ FOLIO_AVX512 __m512 int8_scores16(const std::int32_t* acc, const std::int32_t* k
 // rather than exp_approx's degree 7.
 FOLIO_AVX512 __m512 exp16(const float* t, __mmask16 m, __m512 a, __m512 a_max) {
   const __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, t), a, a_max);
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x));
-  __m512 p = _mm512_set1_ps(1.0f / 120.0f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return _mm512_maskz_scalef_ps(_mm512_mask_cmp_ps_mask(m, x, _mm512_set1_ps(-87.33654f), _CMP_GT_OQ), p, n);
+  const ExpParts e = exp_parts(x);
+  return _mm512_maskz_scalef_ps(_mm512_mask_cmp_ps_mask(m, x, _mm512_set1_ps(-87.33654f), _CMP_GT_OQ), e.p, e.n);
 }
 #undef FOLIO_AVX512
 

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/kernels/activations.hpp"
 #include "engine/kernels/dnnl_context.hpp"
 #include "engine/kernels/linear_impl.hpp"
 #include "engine/kernels/parallel.hpp"
@@ -120,12 +121,6 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequant
   }
 }
 
-// t[i] = t[i] * t[width + i]: SiLU(gate) times up, in place.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void gate_in_place(float* t, int width) {
-#pragma omp simd
-  for (int i = 0; i < width; ++i) t[i] *= t[width + i];
-}
-
 class Int8Linear final : public Linear::Impl {
  public:
   Int8Linear(std::span<const float> weight, int out, int in, std::span<const float> bias, Int8Input input)
@@ -198,16 +193,10 @@ class Int8Linear final : public Linear::Impl {
         float* t = grown(row_buffer, static_cast<std::size_t>(out_));
         const std::int32_t* a = acc + static_cast<std::size_t>(r) * out_;
         const std::int32_t* a_lo = planes_ == 2 ? acc + static_cast<std::size_t>(rows + r) * out_ : nullptr;
-        if (act == MlpActivation::SiluGate) {
-          dequantize_planes(Activation::Silu, a, a_lo, rs[r], zp[r], col_sums_.data(), col_scales_.data(), bias_.data(),
-                            0, mid, false, t);
-          dequantize_planes(Activation::None, a, a_lo, rs[r], zp[r], col_sums_.data(), col_scales_.data(), bias_.data(),
-                            mid, out_, false, t);
-          gate_in_place(t, mid);
-        } else {
-          dequantize_planes(Activation::GeluTanh, a, a_lo, rs[r], zp[r], col_sums_.data(), col_scales_.data(),
-                            bias_.data(), 0, out_, false, t);
-        }
+        dequantize_planes(Activation::None, a, a_lo, rs[r], zp[r], col_sums_.data(), col_scales_.data(), bias_.data(), 0,
+                          out_, false, t);
+        if (act == MlpActivation::SiluGate) silu_gate_in_place(t, mid);
+        else gelu_tanh_in_place(t, out_);
         second->quantise_row(t, r, rows, sc.mid);
       }
       second->multiply(b2, q2, acc, stream);

@@ -226,6 +226,26 @@ BOOST_AUTO_TEST_CASE(gelu_tanh_silu_and_the_silu_gate_match_their_formulas) {
       ref.push_back(g / (1 + std::exp(-g)) * gu[r * 2 * width + width + i]);
     }
   BOOST_TEST(max_err(out, ref) < 1e-5);
+
+  // The in-place row forms of the int8 MLP (reciprocal estimates on AVX-512), over the same range and
+  // beyond it (the sigmoid saturates), on a length with a partial last vector.
+  std::vector<float> xs;
+  for (float x = -120.0f; x < 120.0f; x += 0.0173f) xs.push_back(x);
+  auto gelu = xs;
+  k::gelu_tanh_in_place(gelu.data(), static_cast<int>(gelu.size()));
+  std::vector<float> gated(2 * xs.size());
+  std::copy(xs.begin(), xs.end(), gated.begin());
+  std::fill(gated.begin() + xs.size(), gated.end(), 1.5f);
+  k::silu_gate_in_place(gated.data(), static_cast<int>(xs.size()));
+  double worst_gelu_row = 0, worst_silu_row = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double xd = xs[i], g = 0.5 * xd * (1 + std::tanh(0.7978845608028654 * (xd + 0.044715 * xd * xd * xd)));
+    const double sg = 1.5 * xd / (1 + std::exp(-xd));
+    worst_gelu_row = std::max(worst_gelu_row, std::abs(gelu[i] - g) / (1e-6 + std::abs(g)));
+    worst_silu_row = std::max(worst_silu_row, std::abs(gated[i] - sg) / (1e-6 + std::abs(sg)));
+  }
+  BOOST_TEST(worst_gelu_row < 1e-4);
+  BOOST_TEST(worst_silu_row < 1e-5);
 }
 
 BOOST_AUTO_TEST_CASE(exp_approx_is_within_a_few_ulp) {

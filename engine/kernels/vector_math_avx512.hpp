@@ -1,0 +1,35 @@
+// AVX-512 pieces shared by the hand-vectorised kernels (attention softmax, activations). Callers are
+// compiled for AVX-512 (target attributes) and check the CPU first.
+#pragma once
+
+#include <immintrin.h>
+
+// (GCC 12's own intrinsics start from an undefined vector and trip -Wmaybe-uninitialized: silenced here.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+namespace folio::engine::kernels {
+
+// e^x as p * 2^n (apply with _mm512_scalef_ps(p, n)): n = round(x / ln2), p = e^r on |r| <= ln2/2 as a
+// degree-5 Taylor polynomial, relative error < 3e-6 (enough for 16-bit softmax weights and for the
+// sigmoids of activations that are rounded to 8 or 16 bits next).
+struct ExpParts {
+  __m512 p, n;
+};
+__attribute__((target("avx512f"), always_inline)) inline ExpParts exp_parts(__m512 x) {
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x));
+  __m512 p = _mm512_set1_ps(1.0f / 120.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return {p, n};
+}
+
+}  // namespace folio::engine::kernels
+
+#pragma GCC diagnostic pop
