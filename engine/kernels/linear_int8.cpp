@@ -22,6 +22,7 @@
 
 #include "engine/kernels/activations.hpp"
 #include "engine/kernels/dnnl_context.hpp"
+#include "engine/kernels/gemm_vnni.hpp"
 #include "engine/kernels/linear_impl.hpp"
 #include "engine/kernels/parallel.hpp"
 #include "engine/kernels/quantize.hpp"
@@ -149,6 +150,8 @@ class Int8Linear final : public Linear::Impl {
       layouts_.push_back(std::move(l));
     }
     s.wait();
+    for (const auto& l : layouts_)
+      if (!panels_.data) panels_ = vnni_panels_of(l.weights, in_, out_);
   }
 
   std::size_t weight_bytes() const override {
@@ -162,7 +165,7 @@ class Int8Linear final : public Linear::Impl {
       const int rows = std::min(chunk_, m - row0);
       const int b = quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in);
       std::int32_t* acc = grown(sc.acc, static_cast<std::size_t>(b) * out_);
-      multiply(b, sc.in.q.data(), acc, stream);
+      multiply(planes_ * rows, sc.in.q.data(), acc, stream);
       epilogue(acc, sc.in.row_scales.data(), sc.in.zero_points.data(), rows, ep, y + static_cast<std::size_t>(row0) * out_);
     }
     stream.wait();
@@ -182,8 +185,8 @@ class Int8Linear final : public Linear::Impl {
       const int rows = std::min(chunk, m - row0);
       const int b = quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in);
       std::int32_t* acc = grown(sc.acc, static_cast<std::size_t>(std::max(b * out_, bucket_for(second->planes_ * rows) * second->out_)));
-      multiply(b, sc.in.q.data(), acc, stream);
-      const int b2 = second->bucket_for_rows(rows, sc.mid);
+      multiply(planes_ * rows, sc.in.q.data(), acc, stream);
+      second->bucket_for_rows(rows, sc.mid);
       const float* rs = sc.in.row_scales.data();
       const std::int32_t* zp = sc.in.zero_points.data();
       std::uint8_t* q2 = sc.mid.q.data();
@@ -199,7 +202,7 @@ class Int8Linear final : public Linear::Impl {
         else gelu_tanh_in_place(t, out_);
         second->quantise_row(t, r, rows, sc.mid);
       }
-      second->multiply(b2, q2, acc, stream);
+      second->multiply(second->planes_ * rows, q2, acc, stream);
       second->epilogue(acc, sc.mid.row_scales.data(), sc.mid.zero_points.data(), rows, ep,
                        y + static_cast<std::size_t>(row0) * second->out_);
     }
@@ -241,9 +244,11 @@ class Int8Linear final : public Linear::Impl {
     return b;
   }
 
-  // The s32 products of a bucket's quantised rows.
-  void multiply(int bucket, const std::uint8_t* q, std::int32_t* acc, dnnl::stream& stream) {
-    Prim& p = primitive(bucket);
+  // The s32 products of `rows` quantised rows (padded with zero rows up to their bucket): a few rows (a
+  // decode step) on our VNNI loops over the same reordered weights, more on a oneDNN primitive.
+  void multiply(int rows, const std::uint8_t* q, std::int32_t* acc, dnnl::stream& stream) {
+    if (panels_.data && rows <= kVnniSmallRows) return vnni_small_product(q, rows, panels_, acc);
+    Prim& p = primitive(bucket_for(rows));
     p.src.set_data_handle(const_cast<std::uint8_t*>(q));
     p.dst.set_data_handle(acc);
     p.matmul.execute(stream, {{DNNL_ARG_SRC, p.src},
@@ -311,6 +316,7 @@ class Int8Linear final : public Linear::Impl {
   int planes_ = 1;  // activation planes per token
   int chunk_ = kMaxRows;
   std::vector<Layout> layouts_;  // reordered weights, one per distinct layout the buckets need
+  VnniPanels panels_;            // one of them, when the small-M VNNI product can read it
   std::map<int, Prim> cache_;
   std::mutex mutex_;
 };

@@ -13,6 +13,8 @@
 #include "engine/kernels/activations.hpp"
 #include "engine/kernels/attention.hpp"
 #include "engine/kernels/attention_vnni.hpp"
+#include "engine/kernels/dnnl_context.hpp"
+#include "engine/kernels/gemm_vnni.hpp"
 #include "engine/kernels/linear.hpp"
 #include "engine/kernels/norms.hpp"
 #include "engine/kernels/quantize.hpp"
@@ -482,6 +484,50 @@ BOOST_AUTO_TEST_CASE(linear_int8_sweep_against_plain_loops) {
           BOOST_TEST(std::sqrt(num / den) < 2e-2, "k " << sz.k << " n " << sz.n << " m " << m << " act " << int(act) << " acc " << acc);
         }
       }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(small_m_vnni_product_is_exact_on_onednn_reordered_weights) {
+  // The decode-sized u8 x s8 product reads the weights oneDNN reordered for its own matmul: every s32 must
+  // equal the integer sum, over odd k and n (partial groups of 4, partial 16-column vectors and 64-column
+  // panels), every row count it takes (row tiles of 1-6), one thread and the team.
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  struct Size {
+    int k, n;
+  };
+  std::mt19937 rng(71);
+  for (const Size sz : {Size{1, 1}, Size{3, 17}, Size{5, 64}, Size{67, 45}, Size{96, 130}, Size{255, 3000}, Size{577, 129}}) {
+    std::vector<std::int8_t> w(std::size_t(sz.k) * sz.n);
+    for (auto& v : w) v = static_cast<std::int8_t>(int(rng() % 255) - 127);
+    const auto& eng = k::dnnl_engine();
+    const dnnl::memory::desc src({1, sz.k}, dt::u8, tag::ab), dst({1, sz.n}, dt::s32, tag::ab);
+    const dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc(src, dnnl::memory::desc({sz.k, sz.n}, dt::s8, tag::any), dst), eng);
+    dnnl::memory user(dnnl::memory::desc({sz.k, sz.n}, dt::s8, tag::ab), eng, w.data()), reordered(pd.weights_desc(), eng);
+    dnnl::stream stream(eng);
+    dnnl::reorder(user, reordered).execute(stream, user, reordered);
+    stream.wait();
+    const auto panels = k::vnni_panels_of(reordered, sz.k, sz.n);
+    if (!panels.data) {
+      BOOST_TEST_MESSAGE("no AVX-512 VNNI or another weight layout here: the small-M product is not used");
+      return;
+    }
+    for (int m = 1; m <= k::kVnniSmallRows; m += m < 8 ? 1 : 5) {
+      std::vector<std::uint8_t> x(std::size_t(m) * sz.k);
+      for (auto& v : x) v = static_cast<std::uint8_t>(rng() % 256);
+      std::vector<std::int32_t> got(std::size_t(m) * sz.n + 16, 12345);  // past the end must stay untouched
+      k::vnni_small_product(x.data(), m, panels, got.data());
+      std::size_t wrong = 0;
+      for (int r = 0; r < m; ++r)
+        for (int j = 0; j < sz.n; ++j) {
+          std::int32_t want = 0;
+          for (int e = 0; e < sz.k; ++e) want += std::int32_t(x[std::size_t(r) * sz.k + e]) * w[std::size_t(e) * sz.n + j];
+          wrong += got[std::size_t(r) * sz.n + j] != want;
+        }
+      BOOST_TEST(wrong == 0u, "k " << sz.k << " n " << sz.n << " m " << m);
+      BOOST_TEST(std::all_of(got.end() - 16, got.end(), [](std::int32_t v) { return v == 12345; }));
     }
   }
 }

@@ -1,0 +1,164 @@
+#include "engine/kernels/gemm_vnni.hpp"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
+namespace folio::engine::kernels {
+namespace {
+
+#define FOLIO_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+constexpr int kPanelCols = 64;         // output columns per panel
+constexpr int kGroupBytes = 4 * 64;    // one group: 4 k x 64 columns
+constexpr int kMaxTileRows = 6;        // 6 rows x 4 vectors = 24 accumulators, the rest for weights
+// Below this many weight bytes a product stays on the calling thread (a team's fork costs more).
+constexpr long kMinParallelWeightBytes = 32768;
+
+struct Tile {
+  const std::uint8_t* src;  // first row of the tile
+  int lda;                  // bytes between src rows (= k)
+  int groups;               // whole groups of 4 k
+  int tail;                 // k % 4: bytes of a last, partial group
+  const std::int8_t* w;     // the tile's first 16-column vector in its panel, at group 0
+  std::int32_t* acc;        // the tile's first output
+  int ldc;                  // s32 values between output rows (= n)
+  int last_cols;            // valid columns of the tile's last vector (16 unless it ends the matrix)
+  const char* prefetch;     // this tile's share of the next panel, fetched into L2 while it computes
+  int prefetch_lines;       // 64-byte lines of that share
+};
+
+FOLIO_VNNI inline __m512i broadcast4(const std::uint8_t* p) {
+  std::int32_t d;
+  std::memcpy(&d, p, 4);
+  return _mm512_set1_epi32(d);
+}
+
+// acc += u8 x s8 in place. The intrinsic lets GCC 12 copy every accumulator around each vpdpbusd and
+// spill some to the stack (the whole tile ran at a third of the peak); tying the operand keeps it put.
+FOLIO_VNNI inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
+  return acc;
+}
+
+// R rows x C vectors of 16 columns: each weight vector is loaded once for the R rows, and R x C
+// independent accumulators keep the vpdpbusd pipes busy.
+template <int R, int C>
+FOLIO_VNNI void tile(const Tile& t) {
+  __m512i acc[R][C];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_si512();
+  const std::int8_t* w = t.w;
+  // Spread the prefetches over the groups: the memory streams the next panel while this one, already in
+  // cache, is multiplied by the tile's rows (otherwise it idles through all but the first row tile).
+  const int per_group = t.groups ? (t.prefetch_lines + t.groups - 1) / t.groups : 0;
+  const char* pf = t.prefetch;
+  const char* pf_end = t.prefetch + static_cast<std::size_t>(t.prefetch_lines) * 64;
+  for (int g = 0; g < t.groups; ++g, w += kGroupBytes) {
+    for (int i = 0; i < per_group && pf < pf_end; ++i, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
+    __m512i wv[C];
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) wv[c] = _mm512_loadu_si512(w + c * 64);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512i b = broadcast4(t.src + static_cast<std::size_t>(r) * t.lda + g * 4);
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) acc[r][c] = dpbusd(acc[r][c], b, wv[c]);
+    }
+  }
+  if (t.tail) {  // the padded weights of the missing k are zero; the activations must not be read past
+    __m512i wv[C];
+    for (int c = 0; c < C; ++c) wv[c] = _mm512_loadu_si512(w + c * 64);
+    for (int r = 0; r < R; ++r) {
+      std::int32_t d = 0;
+      std::memcpy(&d, t.src + static_cast<std::size_t>(r) * t.lda + t.groups * 4, t.tail);
+      const __m512i b = _mm512_set1_epi32(d);
+      for (int c = 0; c < C; ++c) acc[r][c] = dpbusd(acc[r][c], b, wv[c]);
+    }
+  }
+  const __mmask16 last = static_cast<__mmask16>((1u << t.last_cols) - 1);
+  for (int r = 0; r < R; ++r) {
+    std::int32_t* out = t.acc + static_cast<std::size_t>(r) * t.ldc;
+    for (int c = 0; c + 1 < C; ++c) _mm512_storeu_si512(out + c * 16, acc[r][c]);
+    _mm512_mask_storeu_epi32(out + (C - 1) * 16, last, acc[r][C - 1]);
+  }
+}
+
+using TileFn = void (*)(const Tile&);
+template <int... I>
+constexpr std::array<TileFn, sizeof...(I)> tile_table(std::integer_sequence<int, I...>) {
+  return {&tile<I / 4 + 1, I % 4 + 1>...};
+}
+// kTiles[(R - 1) * 4 + (C - 1)]
+constexpr auto kTiles = tile_table(std::make_integer_sequence<int, kMaxTileRows * 4>{});
+
+// The columns of 16-column vectors [u0, u1) for every row: panel by panel, all row tiles of a panel while
+// it is in L1.
+void product_range(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc, int u0, int u1) {
+  const int tiles = (rows + kMaxTileRows - 1) / kMaxTileRows;
+  const int units = (w.n + 15) / 16;
+  Tile t{};
+  t.lda = w.k;
+  t.groups = w.k / 4;
+  t.tail = w.k % 4;
+  t.ldc = w.n;
+  const std::size_t panel_bytes = static_cast<std::size_t>(w.k_padded) * kPanelCols;
+  const int panel_lines = static_cast<int>((static_cast<std::size_t>(t.groups + (t.tail > 0)) * kGroupBytes) / 64);
+  for (int u = u0; u < u1;) {
+    const int panel = u / 4, c0 = u % 4, c = std::min(4 - c0, u1 - u);
+    t.last_cols = u + c == units && w.n % 16 ? w.n % 16 : 16;
+    const std::int8_t* panel_w = w.data + panel * panel_bytes + c0 * 64;
+    const bool next = u + c < u1;  // this thread's next panel (whole groups of it: simpler, and harmless)
+    const char* next_w = reinterpret_cast<const char*>(w.data + (panel + 1) * panel_bytes);
+    // Rows in `tiles` near-equal tiles (20 rows: 5, 5, 5, 5, not 6, 6, 6, 2).
+    for (int i = 0, r0 = 0; i < tiles; ++i) {
+      const int r = rows / tiles + (i < rows % tiles);
+      const int l0 = panel_lines * i / tiles, l1 = panel_lines * (i + 1) / tiles;
+      t.prefetch = next_w + static_cast<std::size_t>(l0) * 64;
+      t.prefetch_lines = next ? l1 - l0 : 0;
+      t.src = src + static_cast<std::size_t>(r0) * w.k;
+      t.w = panel_w;
+      t.acc = acc + static_cast<std::size_t>(r0) * w.n + u * 16;
+      kTiles[(r - 1) * 4 + (c - 1)](t);
+      r0 += r;
+    }
+    u += c;
+  }
+}
+
+}  // namespace
+
+VnniPanels vnni_panels_of(const dnnl::memory& weights, int k, int n) {
+  static const bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  const dnnl_memory_desc_t& d = weights.get_desc().data;
+  const auto& b = d.format_desc.blocking;
+  const bool layout = d.ndims == 2 && d.data_type == dnnl_s8 && d.format_kind == dnnl_blocked && d.dims[0] == k &&
+                      d.dims[1] == n && d.offset0 == 0 && d.extra.flags == 0 && b.inner_nblks == 3 &&
+                      b.inner_blks[0] == 16 && b.inner_idxs[0] == 0 && b.inner_blks[1] == 64 && b.inner_idxs[1] == 1 &&
+                      b.inner_blks[2] == 4 && b.inner_idxs[2] == 0 && d.padded_dims[0] % 64 == 0 &&
+                      d.padded_dims[1] % 64 == 0 && b.strides[0] == 64 * 64 && b.strides[1] == d.padded_dims[0] * 64;
+  if (!vnni || !layout) return {};
+  return VnniPanels{static_cast<const std::int8_t*>(weights.get_data_handle()), k, n, static_cast<int>(d.padded_dims[0])};
+}
+
+void vnni_small_product(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc) {
+  if (rows <= 0) return;
+  const int units = (w.n + 15) / 16;
+  const bool parallel = !omp_in_parallel() && static_cast<long>(w.k) * w.n >= kMinParallelWeightBytes;
+  if (!parallel || omp_get_max_threads() == 1) return product_range(src, rows, w, acc, 0, units);
+#pragma omp parallel
+  {
+    const int threads = omp_get_num_threads(), i = omp_get_thread_num();
+    product_range(src, rows, w, acc, static_cast<int>(static_cast<long>(units) * i / threads),
+                  static_cast<int>(static_cast<long>(units) * (i + 1) / threads));
+  }
+}
+
+}  // namespace folio::engine::kernels
