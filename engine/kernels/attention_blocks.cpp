@@ -74,6 +74,17 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantiz
   for (int t = 0; t < hd; ++t) q[t] = static_cast<std::int8_t>(static_cast<int>((v[t] * inv_v[t] + kMagic) - kMagic));
 }
 
+// Four rows of hd s8 values into vpdpbusd order: out[4 t + r] = rows[r][t].
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void interleave4(const std::int8_t* rows, int hd,
+                                                                                      std::int8_t* out) {
+  std::uint32_t* o = reinterpret_cast<std::uint32_t*>(out);
+#pragma omp simd
+  for (int t = 0; t < hd; ++t)
+    o[t] = static_cast<std::uint8_t>(rows[t]) | static_cast<std::uint32_t>(static_cast<std::uint8_t>(rows[hd + t])) << 8 |
+           static_cast<std::uint32_t>(static_cast<std::uint8_t>(rows[2 * hd + t])) << 16 |
+           static_cast<std::uint32_t>(static_cast<std::uint8_t>(rows[3 * hd + t])) << 24;
+}
+
 void pack_into(const float* k, const float* v, const AttentionShape& s, AttentionProducts products, bool vnni,
                PackedKv& p) {
   p.products = products;
@@ -118,7 +129,7 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
   for (int g = 0; g < Hk; ++g)
     for (int c = 0; c < chunks; ++c) {
       thread_local std::vector<float> buffers;
-      float* const kr = grown(buffers, 4 * static_cast<std::size_t>(hd));
+      float* const kr = grown(buffers, 5 * static_cast<std::size_t>(hd));  // K, V, 1 / V's scales, s8 K and 4 V rows
       float* const vr = kr + hd;
       float* const inv_v = vr + hd;
       if (products == AttentionProducts::Int8)
@@ -160,15 +171,16 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
             // K per key (the engine's symmetric quantiser, with the sum Q's zero point costs), V per channel.
             const std::size_t key = static_cast<std::size_t>(g) * Kp + j;
             if (p.vnni) {
+              // K's 4-dim groups go 64 bytes apart (vnni_k_offset); V is interleaved four keys at a time
+              // (vnni_v_offset), from the group's rows kept in the buffer (chunks are whole groups of 4).
               std::int8_t* const kq = reinterpret_cast<std::int8_t*>(inv_v + hd);
-              std::int8_t* const vq = kq + hd;
+              std::int8_t* const vq4 = kq + hd;
               p.k_sum[key] = quantize_row_s8(kj, hd, kq, &p.k_scale[key]);
-              quantize_values(vj, inv_v, hd, vq);
+              quantize_values(vj, inv_v, hd, vq4 + (j % 4) * hd);
               const std::size_t head = static_cast<std::size_t>(g) * Kp * hd;
-              for (int t = 0; t < hd; ++t) {
-                p.k8[head + vnni_k_offset(j, t, hd)] = kq[t];
-                p.v8[head + vnni_v_offset(j, t, hd)] = vq[t];
-              }
+              std::int8_t* const k_at = p.k8.data() + head + vnni_k_offset(j, 0, hd);
+              for (int t = 0; t < hd; t += 4) std::memcpy(k_at + t * 16, kq + t, 4);
+              if (j % 4 == 3) interleave4(vq4, hd, p.v8.data() + head + vnni_v_offset(j - 3, 0, hd));
             } else {
               p.k_sum[key] = quantize_row_s8(kj, hd, p.k8.data() + at, &p.k_scale[key]);
               quantize_values(vj, inv_v, hd, p.v8.data() + at);
@@ -575,14 +587,18 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   const int rows_pad = round_up(rows, 16);
   const int seen = causal ? std::min(s.keys, s.first_query_position + i0 + rows) : s.keys;
   const int keys = std::min(pk.padded, round_up(seen, kKeyAlign));
-  const auto& bp = block_primitives(products, rows_pad, keys, hd);
+  const BlockPrimitives* bp = pk.vnni ? nullptr : &block_primitives(products, rows_pad, keys, hd);
   thread_local ItemScratch sc;
   float* row = grown(sc.row, keys);
   auto q_row = [&](int r) { return q + static_cast<std::size_t>(i0 + r) * s.q_stride + static_cast<std::size_t>(h) * hd; };
   auto visible_of = [&](int r) { return causal ? std::min(s.keys, s.first_query_position + i0 + r + 1) : s.keys; };
 
   const ItemBuffers b = item_buffers(products, pk, g, rows, rows_pad, keys, q_row, sc);
-  scores_product(bp, b, products, rows_pad, keys, hd);
+  if (pk.vnni)
+    vnni_scores(static_cast<const std::uint8_t*>(b.q), rows, hd, static_cast<const std::int8_t*>(b.k), keys,
+                static_cast<std::int32_t*>(b.s));
+  else
+    scores_product(*bp, b, products, rows_pad, keys, hd);
   // Softmax weights, row by row; padded rows of P stay zero.
   const bool avx512 = has_avx512();
   float* sums = grown(sc.sums, rows_pad);
@@ -605,8 +621,14 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
                                 visible_of(r), keys, row, static_cast<char*>(b.p) + at * elem, nullptr);
     }
   }
-  zero_weight_rows(b, products, keys, rows, rows_pad);
-  values_product(bp, b, products, rows_pad, keys, hd);
+  if (pk.vnni) {  // each plane's real rows
+    for (int plane = 0; plane < 2; ++plane)
+      vnni_values(static_cast<const std::uint8_t*>(b.p) + plane * b.sn, rows, keys, static_cast<const std::int8_t*>(b.v),
+                  hd, static_cast<std::int32_t*>(b.o) + plane * b.qn);
+  } else {
+    zero_weight_rows(b, products, keys, rows, rows_pad);
+    values_product(*bp, b, products, rows_pad, keys, hd);
+  }
   for (int r = 0; r < rows; ++r)
     output_row(b, products, pk, g, r, 1.0f / sums[r],
                out + static_cast<std::size_t>(i0 + r) * s.out_stride + static_cast<std::size_t>(h) * hd);
@@ -780,7 +802,7 @@ void attention_query_blocks(const float* q, const float* k, const float* v, cons
                             float* out) {
   const AttentionProducts products = effective(s.products);
   thread_local PackedKv packed;
-  pack_into(k, v, s, products, false, packed);
+  pack_into(k, v, s, products, vnni_products_for(s.head_dim), packed);
   const PackedKv& pk = packed;
   const int padded_keys = round_up(s.keys, kKeyAlign);
   const int block = std::clamp(static_cast<int>(kScoreBytes / (4u * padded_keys)) / 16 * 16, 16, 256);

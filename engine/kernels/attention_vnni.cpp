@@ -1,20 +1,15 @@
 #include "engine/kernels/attention_vnni.hpp"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstring>
+
+#include "engine/kernels/vnni.hpp"
 
 namespace folio::engine::kernels {
 namespace {
 
-#define FOLIO_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-
-FOLIO_VNNI inline __m512i broadcast4(const std::uint8_t* p) {
-  std::int32_t d;
-  std::memcpy(&d, p, 4);
-  return _mm512_set1_epi32(d);
-}
+using vnni::broadcast4;
+using vnni::dpbusd;
 
 // RB rows against KB blocks of 16 keys at a time: each K vector is loaded once for all RB rows, and
 // RB x KB accumulators keep enough independent vpdpbusd chains in flight (one row alone would wait on the
@@ -33,7 +28,7 @@ FOLIO_VNNI void scores_blocks(const std::uint8_t* q, int hd, const std::int8_t* 
       for (int b = 0; b < KB; ++b) kv[b] = _mm512_loadu_si512(kb + (static_cast<std::size_t>(b) * groups + g) * 64);
       for (int r = 0; r < RB; ++r) {
         const __m512i qb = broadcast4(q + r * hd + g * 4);
-        for (int b = 0; b < KB; ++b) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], qb, kv[b]);
+        for (int b = 0; b < KB; ++b) acc[r][b] = dpbusd(acc[r][b], qb, kv[b]);
       }
     }
     for (int r = 0; r < RB; ++r)
@@ -63,7 +58,7 @@ FOLIO_VNNI void values_rows(const std::uint8_t* p, int keys, const std::int8_t* 
     for (int h = 0; h < HB; ++h) vv[h] = _mm512_loadu_si512(v + (static_cast<std::size_t>(j4) * hd + h * 16) * 4);
     for (int r = 0; r < RB; ++r) {
       const __m512i pb = broadcast4(p + static_cast<std::size_t>(r) * keys + j4 * 4);
-      for (int h = 0; h < HB; ++h) acc[r][h] = _mm512_dpbusd_epi32(acc[r][h], pb, vv[h]);
+      for (int h = 0; h < HB; ++h) acc[r][h] = dpbusd(acc[r][h], pb, vv[h]);
     }
   }
   for (int r = 0; r < RB; ++r)
@@ -94,7 +89,7 @@ bool vnni_products_for(int head_dim) {
 }
 
 void vnni_scores(const std::uint8_t* q, int rows, int hd, const std::int8_t* k, int keys, std::int32_t* s) {
-  in_row_blocks<8>(rows, [&](auto rb, int r0) {
+  in_row_blocks<6>(rows, [&](auto rb, int r0) {
     scores_rows<decltype(rb)::value>(q + static_cast<std::size_t>(r0) * hd, hd, k, keys,
                                      s + static_cast<std::size_t>(r0) * keys);
   });
@@ -105,7 +100,7 @@ void vnni_values(const std::uint8_t* p, int rows, int keys, const std::int8_t* v
     values_rows<HB, decltype(rb)::value>(p + static_cast<std::size_t>(r0) * keys, keys, v,
                                          o + static_cast<std::size_t>(r0) * hd);
   };
-  if (hd == 64) in_row_blocks<4>(rows, [&](auto rb, int r0) { run.template operator()<4>(rb, r0); });
+  if (hd == 64) in_row_blocks<6>(rows, [&](auto rb, int r0) { run.template operator()<4>(rb, r0); });
   else in_row_blocks<2>(rows, [&](auto rb, int r0) { run.template operator()<8>(rb, r0); });
 }
 

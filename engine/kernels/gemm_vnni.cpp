@@ -1,6 +1,5 @@
 #include "engine/kernels/gemm_vnni.hpp"
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -8,10 +7,13 @@
 #include <cstring>
 #include <utility>
 
+#include "engine/kernels/vnni.hpp"
+
 namespace folio::engine::kernels {
 namespace {
 
-#define FOLIO_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+using vnni::broadcast4;
+using vnni::dpbusd;
 
 constexpr int kPanelCols = 64;         // output columns per panel
 constexpr int kGroupBytes = 4 * 64;    // one group: 4 k x 64 columns
@@ -31,19 +33,6 @@ struct Tile {
   const char* prefetch;     // this tile's share of the next panel, fetched into L2 while it computes
   int prefetch_lines;       // 64-byte lines of that share
 };
-
-FOLIO_VNNI inline __m512i broadcast4(const std::uint8_t* p) {
-  std::int32_t d;
-  std::memcpy(&d, p, 4);
-  return _mm512_set1_epi32(d);
-}
-
-// acc += u8 x s8 in place. The intrinsic lets GCC 12 copy every accumulator around each vpdpbusd and
-// spill some to the stack (the whole tile ran at a third of the peak); tying the operand keeps it put.
-FOLIO_VNNI inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
-  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
-  return acc;
-}
 
 // R rows x C vectors of 16 columns: each weight vector is loaded once for the R rows, and R x C
 // independent accumulators keep the vpdpbusd pipes busy.

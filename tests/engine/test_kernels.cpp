@@ -115,7 +115,9 @@ BOOST_AUTO_TEST_CASE(attention_gqa_causal_and_bidirectional) {
   // Short query runs take the row loop, longer ones the blocked oneDNN path (several blocks for 300).
   for (const Case c : {Case{5, 9, 6, 2, 16, 4}, Case{1, 12, 4, 1, 8, 11}, Case{7, 7, 3, 3, 5, -1}, Case{6, 6, 4, 2, 32, 0},
                        Case{20, 30, 6, 2, 16, 10}, Case{300, 300, 4, 2, 8, 0}, Case{300, 310, 3, 1, 16, 10},
-                       Case{290, 290, 4, 4, 12, -1}, Case{9, 9, 2, 2, 64, -1}}) {
+                       Case{290, 290, 4, 4, 12, -1}, Case{9, 9, 2, 2, 64, -1},
+                       // head_dim 64 and 128 (SigLIP's, SmolLM2's): long runs take the AVX-512 VNNI products.
+                       Case{300, 310, 4, 2, 64, 10}, Case{150, 150, 3, 3, 64, -1}, Case{140, 140, 2, 1, 128, 0}}) {
     k::AttentionShape s;
     s.queries = c.queries;
     s.keys = c.keys;
@@ -190,7 +192,8 @@ BOOST_AUTO_TEST_CASE(attention_gqa_causal_and_bidirectional) {
 BOOST_AUTO_TEST_CASE(int8_attention_keeps_the_mass_of_a_long_flat_tail) {
   // An attention sink: key 0 scores 9 above 1,000 equal keys, so each tail weight is e^-9 (1/8100) of the
   // largest, yet together they hold over half the mass. Rounding the weights to one u8 plane would zero them.
-  const int queries = 64, keys = 1001, hd = 16;
+  for (const int hd : {16, 64}) {  // the generic products and the VNNI ones
+  const int queries = 64, keys = 1001;
   k::AttentionShape s;
   s.queries = queries;
   s.keys = keys;
@@ -205,7 +208,8 @@ BOOST_AUTO_TEST_CASE(int8_attention_keeps_the_mass_of_a_long_flat_tail) {
   std::vector<float> out(queries * hd);
   k::attention(q.data(), kk.data(), v.data(), s, 1.0f, out.data());
   const double w0 = std::exp(9.0), expected = (w0 - (keys - 1)) / (w0 + (keys - 1));
-  for (int i = 0; i < queries; ++i) BOOST_TEST(std::abs(out[i * hd + 1] - expected) < 1e-2);
+  for (int i = 0; i < queries; ++i) BOOST_TEST(std::abs(out[i * hd + 1] - expected) < 1e-2, "head_dim " << hd);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(gelu_tanh_silu_and_the_silu_gate_match_their_formulas) {
