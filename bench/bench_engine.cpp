@@ -1,7 +1,7 @@
 // The engine's phases on a generated checkpoint with a published model's shapes, without the machine
 // limits and memory run of `folio bench` (quicker, for comparing kernels). Usage:
 //   bench_engine [--shape smolvlm-256m] [--precision int8|bf16|fp32] [--threads N] [--repetitions R]
-//                [--frames F] [--only vision|prefill|decode]
+//                [--frames F] [--questions N] [--only vision|prefill|decode]
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -21,6 +21,7 @@ int main(int argc, char** argv) try {
     else if (k == "--threads") o.threads = std::stoi(v);
     else if (k == "--repetitions") o.repetitions = std::stoi(v);
     else if (k == "--frames") o.page_frames = std::stoi(v);
+    else if (k == "--questions") o.questions = std::stoi(v);  // decoded together (1: profile one question alone)
     else if (k == "--only") {  // vision | prefill | decode: time one phase alone (for profiling)
       o.vision = v == "vision";
       o.prefill = v == "prefill";

@@ -25,8 +25,17 @@ struct KvCache {
 
   // Stores `rows` rows of [k | v] (each kv_width wide, rows `stride` floats apart) at cache rows
   // first, first + 1, ...
+  // K dimension by dimension: each dimension's run of rows is contiguous in the cache (a prompt's rows
+  // one by one wrote every dimension's line of every row apart).
   void store(int layer, const float* kv, int stride, int rows, int first) {
-    for (int r = 0; r < rows; ++r) store_row(layer, kv + static_cast<std::size_t>(r) * stride, first + r);
+    float* kl = k[layer].data() + first;
+    for (int c = 0; c < width; ++c) {
+      float* kc = kl + static_cast<std::size_t>(c) * capacity;
+      for (int r = 0; r < rows; ++r) kc[r] = kv[static_cast<std::size_t>(r) * stride + c];
+    }
+    for (int r = 0; r < rows; ++r)
+      std::copy_n(kv + static_cast<std::size_t>(r) * stride + width, width,
+                  v[layer].data() + static_cast<std::size_t>(first + r) * width);
   }
   // Row r at cache row slots[r].
   void store(int layer, const float* kv, int stride, int rows, const int* slots) {
