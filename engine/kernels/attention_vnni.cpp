@@ -46,37 +46,54 @@ FOLIO_VNNI void scores_rows(const std::uint8_t* q, int hd, const std::int8_t* k,
 }
 
 // RB rows of P against V, HB vectors of 16 dims per row (hd = 16 HB): each group of 4 keys' V vectors
-// is loaded once for all RB rows.
+// is loaded once for all RB rows. With few rows (a decode step's) the keys alternate between two sets of
+// accumulators: RB x HB chains alone would wait on vpdpbusd's latency.
 template <int HB, int RB>
 FOLIO_VNNI void values_rows(const std::uint8_t* p, int keys, const std::int8_t* v, std::int32_t* o) {
-  constexpr int hd = 16 * HB;
-  __m512i acc[RB][HB];
-  for (int r = 0; r < RB; ++r)
-    for (int h = 0; h < HB; ++h) acc[r][h] = _mm512_setzero_si512();
-  for (int j4 = 0; j4 < keys / 4; ++j4) {
+  constexpr int hd = 16 * HB, S = RB * HB < 12 ? 2 : 1;
+  __m512i acc[S][RB][HB];
+  for (int u = 0; u < S; ++u)
+    for (int r = 0; r < RB; ++r)
+      for (int h = 0; h < HB; ++h) acc[u][r][h] = _mm512_setzero_si512();
+  auto group = [&](int u, int j4) FOLIO_VNNI {
     __m512i vv[HB];
     for (int h = 0; h < HB; ++h) vv[h] = _mm512_loadu_si512(v + (static_cast<std::size_t>(j4) * hd + h * 16) * 4);
     for (int r = 0; r < RB; ++r) {
       const __m512i pb = broadcast4(p + static_cast<std::size_t>(r) * keys + j4 * 4);
-      for (int h = 0; h < HB; ++h) acc[r][h] = dpbusd(acc[r][h], pb, vv[h]);
+      for (int h = 0; h < HB; ++h) acc[u][r][h] = dpbusd(acc[u][r][h], pb, vv[h]);
     }
-  }
+  };
+  const int groups = keys / 4;
+  int j4 = 0;
+  for (; j4 + S <= groups; j4 += S)
+    for (int u = 0; u < S; ++u) group(u, j4 + u);
+  for (; j4 < groups; ++j4) group(0, j4);
   for (int r = 0; r < RB; ++r)
-    for (int h = 0; h < HB; ++h) _mm512_storeu_si512(o + static_cast<std::size_t>(r) * hd + h * 16, acc[r][h]);
+    for (int h = 0; h < HB; ++h) {
+      __m512i a = acc[0][r][h];
+      if constexpr (S == 2) a = _mm512_add_epi32(a, acc[1][r][h]);
+      _mm512_storeu_si512(o + static_cast<std::size_t>(r) * hd + h * 16, a);
+    }
 }
 
-// Rows in blocks of up to MaxRB (as many accumulators as the 32 vector registers hold), the rest one by one
-// block size down.
+// f(integral_constant<n>) for a run-time n in [1, N].
+template <int N, typename F>
+void with_rows(int n, F&& f) {
+  if constexpr (N >= 1) {
+    if (n == N) f(std::integral_constant<int, N>{});
+    else with_rows<N - 1>(n, f);
+  }
+}
+
+// Rows in near-equal blocks of at most MaxRB (as many accumulators as the 32 vector registers hold): 8 rows
+// as 4 + 4, 2 rows as one block of 2 (each block reads K or V once).
 template <int MaxRB, typename F>
 void in_row_blocks(int rows, F&& run) {
-  int r = 0;
-  for (; r + MaxRB <= rows; r += MaxRB) run(std::integral_constant<int, MaxRB>{}, r);
-  if constexpr (MaxRB > 1) {
-    const int left = rows - r;
-    if (left > 0) {
-      // One smaller block: the largest power of two, then recurse on what is left.
-      in_row_blocks<MaxRB / 2>(left, [&](auto rb, int r0) { run(rb, r + r0); });
-    }
+  const int blocks = (rows + MaxRB - 1) / MaxRB;
+  for (int i = 0, r0 = 0; i < blocks; ++i) {
+    const int n = rows / blocks + (i < rows % blocks);
+    with_rows<MaxRB>(n, [&](auto rb) { run(rb, r0); });
+    r0 += n;
   }
 }
 
