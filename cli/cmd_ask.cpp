@@ -113,6 +113,7 @@ void run_ask(const AskArgs& args, CommandResult& result) {
   const auto t2 = Clock::now();
   const auto eng = engine::Engine::load(model_dir, options);
   const double model_ms = ms_since(t2);
+  if (const auto note = engine::precision_note(options.precision, eng->precision()); !note.empty()) spdlog::info(note);
   const int frames = static_cast<int>(tiles.frames.size());
   if (image_config.tile_size != eng->model().config.vision.image_size)
     throw Error(ErrorKind::Model,

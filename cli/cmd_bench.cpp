@@ -96,6 +96,7 @@ nlohmann::json run_bench(const std::string& shape, const std::string& precision,
   return {
       {"shape", shape},
       {"precision", precision},
+      {"running_precision", engine::to_string(r.precision)},
       {"threads", threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency())},
       {"limits", {{"int8_gops", limits.int8_gops}, {"bandwidth_gbs", limits.bandwidth_gbs}}},
       {"load_s", r.load_s},
@@ -126,6 +127,10 @@ void print_text(const nlohmann::json& j) {
   const auto& l = j["limits"];
   std::cout << fmt::format("folio bench: {} shapes, random weights, {}, {} threads\n", j["shape"].get<std::string>(),
                            j["precision"].get<std::string>(), j["threads"].get<int>());
+  if (const auto note = engine::precision_note(engine::parse_precision(j["precision"].get<std::string>()),
+                                               engine::parse_precision(j["running_precision"].get<std::string>()));
+      !note.empty())
+    std::cout << "  (" << note << ")\n";
   std::cout << fmt::format("  machine limits     int8 peak {:.0f} GOPS, memory bandwidth {:.1f} GB/s (triad)\n",
                            l["int8_gops"].get<double>(), l["bandwidth_gbs"].get<double>());
   const auto& v = j["vision"];

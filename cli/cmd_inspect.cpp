@@ -7,6 +7,7 @@
 
 #include "cli/command.hpp"
 #include "common/error.hpp"
+#include "engine/kernels/bf16_speed.hpp"
 #include "engine/io/model_folder.hpp"
 #include "engine/io/safetensors.hpp"
 #include "engine/engine.hpp"
@@ -34,7 +35,9 @@ nlohmann::json memory(const engine::ModelFiles& files, const engine::text::Token
                         {"page_frames", shape.page_frames},
                         {"page_prompt_tokens", shape.prompt_tokens}};
   for (auto p : {engine::kernels::Precision::Int8, engine::kernels::Precision::BF16, engine::kernels::Precision::F32}) {
-    const auto m = engine::estimate_memory(c, p, shape);
+    // bf16 runs as fp32 where bf16 products are the slower (kernels/bf16_speed.hpp): its layers are f32 then.
+    const auto running = engine::kernels::effective_precision(p);
+    const auto m = engine::estimate_memory(c, running, shape);
     nlohmann::json parts = nlohmann::json::array();
     for (const auto& w : m.weights) parts.push_back(nlohmann::json{{"name", w.name}, {"what", w.what}, {"bytes", w.bytes}});
     out[engine::to_string(p)] = {
@@ -44,6 +47,7 @@ nlohmann::json memory(const engine::ModelFiles& files, const engine::text::Token
         {"page_activations", {{"what", m.activations.what}, {"bytes", m.activations.bytes}}},
         {"total_bytes", m.total_bytes()},
     };
+    if (running != p) out[engine::to_string(p)]["runs_as"] = engine::to_string(running);
   }
   return out;
 }
@@ -145,7 +149,8 @@ void print_text(const nlohmann::json& j) {
   };
   for (const char* p : {"int8", "bf16", "fp32"}) {
     const auto& m = mem[p];
-    std::cout << fmt::format("  {}: {} in all\n    weights: {}\n", p, size(m["total_bytes"]), size(m["weights_bytes"]));
+    const std::string runs_as = m.contains("runs_as") ? " (runs as " + m["runs_as"].get<std::string>() + " on this CPU)" : "";
+    std::cout << fmt::format("  {}{}: {} in all\n    weights: {}\n", p, runs_as, size(m["total_bytes"]), size(m["weights_bytes"]));
     for (const auto& w : m["weights"]) std::cout << fmt::format("      {}: {}\n", w["what"].get<std::string>(), size(w["bytes"]));
     std::cout << fmt::format("    {}: {}\n    {}: {}\n", m["kv_cache"]["what"].get<std::string>(), size(m["kv_cache"]["bytes"]),
                              m["page_activations"]["what"].get<std::string>(), size(m["page_activations"]["bytes"]));

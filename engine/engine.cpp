@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "common/error.hpp"
+#include "engine/kernels/bf16_speed.hpp"
 #include "engine/model/connector.hpp"
 #include "engine/model/siglip_vision.hpp"
 #include "engine/model/smollm_text.hpp"
@@ -62,6 +63,12 @@ const char* to_string(kernels::Precision p) {
   return "?";
 }
 
+std::string precision_note(kernels::Precision requested, kernels::Precision running) {
+  if (requested == running) return "";
+  return std::string("--precision ") + to_string(requested) + " runs as " + to_string(running) +
+         ": this CPU multiplies bf16 more slowly than f32, so fp32 is both faster and more accurate here";
+}
+
 class Engine::Impl {
  public:
   Impl(const std::filesystem::path& dir, const EngineOptions& o) : Impl(dir, o, open_model_folder(dir)) {}
@@ -73,9 +80,10 @@ class Engine::Impl {
         files(std::move(model)),
         tokenizer(text::Tokenizer::load(dir / "tokenizer.json")),
         prompts(text::PromptBuilder::load(dir, tokenizer, files.config.image_token_id, o.prompt_style)),
-        vision(files.config.vision, weights, o.precision),
-        connector(files.config, weights, o.precision),
-        text(files.config.text, weights, o.precision) {
+        precision(o.precision_fallback ? kernels::effective_precision(o.precision) : o.precision),
+        vision(files.config.vision, weights, precision),
+        connector(files.config, weights, precision),
+        text(files.config.text, weights, precision) {
     if (tokenizer.vocab_size() > files.config.text.vocab_size)
       throw Error(ErrorKind::Model,
                   "the tokenizer has " + std::to_string(tokenizer.vocab_size()) + " tokens but the model's vocabulary is " +
@@ -168,6 +176,7 @@ class Engine::Impl {
   ModelFiles files;
   text::Tokenizer tokenizer;
   text::PromptBuilder prompts;
+  kernels::Precision precision;  // what the layers run in (bf16 may run as f32: kernels/bf16_speed.hpp)
   VisionEncoder vision;
   Connector connector;
   TextDecoder text;
@@ -186,6 +195,7 @@ const ModelFiles& Engine::model() const { return impl_->files; }
 const text::Tokenizer& Engine::tokenizer() const { return impl_->tokenizer; }
 const text::PromptBuilder& Engine::prompts() const { return impl_->prompts; }
 std::vector<int> Engine::stop_ids() const { return impl_->stop; }
+kernels::Precision Engine::precision() const { return impl_->precision; }
 
 std::vector<float> Engine::vision(const float* pixel_values, int frames) const {
   ThreadScope threads(impl_->options.threads);

@@ -22,10 +22,15 @@ struct EngineOptions {
   kernels::Precision precision = kernels::Precision::F32;
   int threads = 0;  // OpenMP threads for the engine's calls; 0 = OpenMP's default
   text::PromptStyle prompt_style = text::PromptStyle::Chat;
+  // bf16 runs as fp32 where bf16 products are the slower (kernels/bf16_speed.hpp); false keeps bf16
+  // anyway (the accuracy tests check the bf16 kernels on every CPU).
+  bool precision_fallback = true;
 };
 
 kernels::Precision parse_precision(const std::string& name);  // int8 | bf16 | fp32
 const char* to_string(kernels::Precision precision);
+// A sentence for the log when the layers run in another precision than the one asked for, else empty.
+std::string precision_note(kernels::Precision requested, kernels::Precision running);
 
 struct GenerateOptions {
   int max_new_tokens = 64;
@@ -67,6 +72,9 @@ class Engine {
   const text::Tokenizer& tokenizer() const;
   const text::PromptBuilder& prompts() const;
   std::vector<int> stop_ids() const;
+  // The precision the layers run in: the requested one, except bf16 on a CPU where bf16 products are
+  // slower than f32 (kernels/bf16_speed.hpp), which runs as fp32.
+  kernels::Precision precision() const;
 
   // pixel_values: [frames, 3, T, T]; rows x cols tiles plus the global image (or one frame, 0 x 0).
   PageEncoding encode_page(const float* pixel_values, int frames, int rows, int cols) const;

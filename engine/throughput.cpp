@@ -7,6 +7,7 @@
 #include <functional>
 #include <random>
 
+#include "engine/kernels/bf16_speed.hpp"
 #include "engine/model/connector.hpp"
 #include "engine/model/siglip_vision.hpp"
 #include "engine/model/smollm_text.hpp"
@@ -56,9 +57,11 @@ ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles
   if (o.threads > 0) omp_set_num_threads(o.threads);
   ThroughputResult r;
   const auto t_load = Clock::now();
-  const VisionEncoder vision(config.vision, weights, o.precision);
-  const Connector connector(config, weights, o.precision);
-  const TextDecoder text(config.text, weights, o.precision);
+  const kernels::Precision precision = kernels::effective_precision(o.precision);
+  r.precision = precision;
+  const VisionEncoder vision(config.vision, weights, precision);
+  const Connector connector(config, weights, precision);
+  const TextDecoder text(config.text, weights, precision);
   r.load_s = seconds_since(t_load);
   r.weight_bytes = vision.weight_bytes() + connector.weight_bytes() + text.weight_bytes();
   r.decode_bytes = text.decode_bytes();

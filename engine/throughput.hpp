@@ -31,6 +31,7 @@ struct Timing {
 };
 
 struct ThroughputResult {
+  kernels::Precision precision = kernels::Precision::F32;  // what the layers ran in (bf16 may run as f32)
   double load_s = 0;             // preparing the weights (reorders, quantisation)
   std::size_t weight_bytes = 0;  // every prepared weight the engine holds
   std::size_t decode_bytes = 0;  // the linear weights one decode step reads (lm_head included)

@@ -1,5 +1,7 @@
 // The SmolVLM engine behind the PageModel interface: tiling with the checkpoint's own processor config,
 // then one page encoding and one batched answer for all of the page's questions.
+#include <spdlog/spdlog.h>
+
 #include <cmath>
 
 #include "pipeline/page_model.hpp"
@@ -13,7 +15,10 @@ class EngineModel final : public PageModel {
   EngineModel(const std::filesystem::path& dir, const EngineModelOptions& o)
       : processor_(stages::ImageProcessorConfig::load(dir / "preprocessor_config.json")),
         engine_(engine::Engine::load(dir, o.engine)),
-        max_new_tokens_(o.max_new_tokens) {}
+        max_new_tokens_(o.max_new_tokens) {
+    if (const auto note = engine::precision_note(o.engine.precision, engine_->precision()); !note.empty())
+      spdlog::info(note);
+  }
 
   int render_longest_edge() const override { return processor_.longest_edge; }
 

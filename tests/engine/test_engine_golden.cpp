@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "engine/engine.hpp"
+#include "engine/kernels/bf16_speed.hpp"
 #include "engine/io/safetensors.hpp"
 #include "support/paths.hpp"
 
@@ -212,7 +213,9 @@ BOOST_AUTO_TEST_CASE(shared_prefix_answers_equal_whole_prompt_generation) {
 
 // The fast engines against transformers' fp32 goldens: the accuracy gates int8 and bf16 must pass.
 void check_precision_gate(kernels::Precision precision, double max_rel_l2, int min_agreeing_tokens) {
-  const auto engine = Engine::load(checkpoint(), EngineOptions{precision, 2, text::PromptStyle::Chat});
+  // The requested precision's own kernels, even where bf16 would run as fp32 for speed.
+  const auto engine = Engine::load(checkpoint(), EngineOptions{precision, 2, text::PromptStyle::Chat, false});
+  BOOST_TEST((engine->precision() == precision));
   for (const auto& dir : golden_cases()) {
     BOOST_TEST_CONTEXT(dir.filename().string() << " " << to_string(precision)) {
       const Golden g(dir);
@@ -259,6 +262,24 @@ void check_precision_gate(kernels::Precision precision, double max_rel_l2, int m
 BOOST_AUTO_TEST_CASE(int8_engine_passes_its_accuracy_gate) { check_precision_gate(kernels::Precision::Int8, 3e-2, 12); }
 
 BOOST_AUTO_TEST_CASE(bf16_engine_passes_its_accuracy_gate) { check_precision_gate(kernels::Precision::BF16, 1e-2, 14); }
+
+BOOST_AUTO_TEST_CASE(bf16_runs_as_fp32_only_where_bf16_products_are_the_slower) {
+  // The probe is the CPU's: bf16 runs in bf16 where its products pay off, else in fp32 (faster and more
+  // accurate); int8 and fp32 always run as asked. The logits then match that precision's.
+  const bool pays = kernels::bf16_products_pay_off();
+  BOOST_TEST_MESSAGE("bf16 products " << (pays ? "pay off" : "are slower than f32") << " on this CPU");
+  const auto bf16 = Engine::load(checkpoint(), EngineOptions{kernels::Precision::BF16, 2});
+  BOOST_TEST((bf16->precision() == (pays ? kernels::Precision::BF16 : kernels::Precision::F32)));
+  BOOST_TEST((kernels::effective_precision(kernels::Precision::Int8) == kernels::Precision::Int8));
+  BOOST_TEST((kernels::effective_precision(kernels::Precision::F32) == kernels::Precision::F32));
+  BOOST_TEST(precision_note(kernels::Precision::BF16, kernels::Precision::BF16).empty());
+  BOOST_TEST(precision_note(kernels::Precision::BF16, kernels::Precision::F32).find("runs as fp32") != std::string::npos);
+  const Golden g(golden_cases().front());
+  const auto pv = g.pixel_values();
+  const auto features = bf16->connector(bf16->vision(pv.data(), g.frames()).data(), g.frames());
+  const auto logits = bf16->prefill(g.ids("input_ids"), features).logits_last;
+  BOOST_TEST(relative_l2(logits, g.f32("logits_last")) < (pays ? 1e-2 : 1e-3));
+}
 
 // A checkpoint published in BF16 or F16 (the real SmolVLM ones are BF16) goes through the same load path:
 // converted to f32 at load, the fp32 engine then runs on the rounded weights. Rounding each weight to 8
