@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
-#include "engine/kernels/bf16_speed.hpp"
 #include "engine/engine.hpp"
 #include "engine/io/model_folder.hpp"
 #include "engine/io/npy.hpp"
@@ -620,11 +619,12 @@ BOOST_AUTO_TEST_CASE(inspect_json_agrees_with_the_files) {
   BOOST_TEST(j["vocabulary"]["model"].get<int>() == config.text.vocab_size);
   BOOST_TEST(j["special_tokens"]["image"].get<int>() == config.image_token_id);
   BOOST_TEST(j["memory_mb"]["int8"].get<double>() < j["memory_mb"]["bf16"].get<double>());
-  // bf16 runs as fp32 where bf16 products are the slower, and needs fp32's memory then.
-  if (folio::engine::kernels::bf16_products_pay_off())
-    BOOST_TEST(j["memory_mb"]["bf16"].get<double>() < j["memory_mb"]["fp32"].get<double>());
-  else
+  // bf16 runs as fp32 where bf16 products are the slower (the inspecting process's own probe says which),
+  // and needs fp32's memory then.
+  if (j["memory"]["bf16"].contains("runs_as"))
     BOOST_TEST(j["memory_mb"]["bf16"].get<double>() == j["memory_mb"]["fp32"].get<double>());
+  else
+    BOOST_TEST(j["memory_mb"]["bf16"].get<double>() < j["memory_mb"]["fp32"].get<double>());
   BOOST_TEST(j["tokenizer_config"]["eos"] == eng::load_tokenizer_config(checkpoint() / "tokenizer_config.json").eos_token);
 
   const auto text = folio::test::run_command(folio::test::folio_bin() + " inspect " + checkpoint().string());
@@ -666,9 +666,9 @@ BOOST_AUTO_TEST_CASE(inspect_memory_adds_up_and_matches_the_loaded_layers) {
       BOOST_TEST(total[p] == sum + kv + m["page_activations"]["bytes"].get<std::uint64_t>());
 
       // The layers, loaded at the precision this one runs in, report what they hold (biases aside, which
-      // they do not count). bf16 says when it runs as fp32.
-      const auto precision = folio::engine::kernels::effective_precision(eng::parse_precision(p));
-      BOOST_TEST(m.contains("runs_as") == (precision != eng::parse_precision(p)));
+      // they do not count). bf16 says when it runs as fp32 (by the inspecting process's own probe).
+      const auto precision = eng::parse_precision(m.contains("runs_as") ? m["runs_as"].get<std::string>() : p);
+      BOOST_TEST((!m.contains("runs_as") || std::string(p) == "bf16"));
       const eng::VisionEncoder vision(config.vision, weights, precision);
       const eng::Connector connector(config, weights, precision);
       const eng::TextDecoder text(config.text, weights, precision);
@@ -686,7 +686,7 @@ BOOST_AUTO_TEST_CASE(inspect_memory_adds_up_and_matches_the_loaded_layers) {
   }
   BOOST_TEST(total["int8"] < total["bf16"]);
   BOOST_TEST(mem["int8"]["weights_bytes"].get<std::uint64_t>() < mem["bf16"]["weights_bytes"].get<std::uint64_t>());
-  if (folio::engine::kernels::bf16_products_pay_off()) {
+  if (!mem["bf16"].contains("runs_as")) {
     BOOST_TEST(total["bf16"] < total["fp32"]);
     BOOST_TEST(mem["bf16"]["weights_bytes"].get<std::uint64_t>() < mem["fp32"]["weights_bytes"].get<std::uint64_t>());
   } else {
