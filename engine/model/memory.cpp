@@ -44,20 +44,24 @@ MemoryEstimate estimate_memory(const ModelConfig& c, kernels::Precision p, const
   const auto& t = c.text;
   const bool int8 = p == Precision::Int8;
   const U esize = p == Precision::F32 ? 4 : p == Precision::BF16 ? 2 : 1;
+  // The int8 engine keeps the patch convolution (the first of linears()) in f32 (siglip_vision.cpp).
+  const auto all = linears(c);
+  const LinearShape patch = all.front();
   U lin = 0, channels = 0, biased = 0;
-  for (const auto& l : linears(c)) {
-    lin += l.out * l.in;
-    channels += l.out;
-    if (l.bias) biased += l.out;
+  for (std::size_t i = int8 ? 1 : 0; i < all.size(); ++i) {
+    lin += all[i].out * all[i].in;
+    channels += all[i].out;
+    if (all[i].bias) biased += all[i].out;
   }
   MemoryEstimate m;
   m.precision = p;
   const char* lin_what = int8 ? "linear weights, int8" : p == Precision::BF16 ? "linear weights, bf16" : "linear weights, f32";
   m.weights.push_back({"linear_weights", lin_what, lin * esize});
+  if (int8) m.weights.push_back({"patch_embedding", "patch embedding, f32", patch.out * patch.in * 4});
   // int8: an f32 scale and an s32 column sum (the zero-point compensation) per output channel.
   if (int8) m.weights.push_back({"int8_scales_and_column_sums", "int8 per-channel scales and column sums", channels * 8});
   // The int8 layers keep an f32 bias for every output channel (zeros where the checkpoint has none).
-  m.weights.push_back({"biases", "biases, f32", (int8 ? channels : biased) * 4});
+  m.weights.push_back({"biases", "biases, f32", (int8 ? channels + (patch.bias ? patch.out : 0) : biased) * 4});
   // bf16 token embeddings for the int8 and bf16 engines (smollm_text.hpp), f32 for the reference one.
   const U embed = U(t.vocab_size) * t.hidden_size;
   m.weights.push_back({"token_embeddings", p == Precision::F32 ? "token embeddings, f32" : "token embeddings, bf16",
