@@ -13,8 +13,9 @@ enum class Precision { F32, BF16, Int8 };
 
 enum class Activation { None, GeluTanh, Silu };
 // How an int8 layer quantises its input per token: one u8 plane (8 bits), or two (the plane and its
-// rounding residual, about 16 bits, for twice the rows of the same matmul: weights still read once).
-enum class Int8Input { OnePlane, TwoPlanes };
+// rounding residual, about 16 bits, for twice the rows of the same matmul: weights still read once), or
+// two only for tokens whose values spread far beyond their RMS (outlier channels; quantize.hpp).
+enum class Int8Input { OnePlane, TwoPlanes, Adaptive };
 
 // Between the two layers of an MLP: GELU (tanh) of the first layer's outputs, or SiLU-gated halves (the
 // first layer's outputs are [gate | up], the second layer takes silu(gate) * up, half as wide).

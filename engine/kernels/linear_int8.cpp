@@ -54,11 +54,15 @@ int bucket_for(int rows) {
   return b;
 }
 
-// One layer's quantised input rows: the u8 planes with each token's scale and zero point.
+// One layer's quantised input rows: the u8 planes with each token's scale and zero point. With adaptive
+// planes, lo_of[r] is the index of token r's residual plane among the residual rows (-1: none) and
+// residual_rows how many there are; otherwise lo_of is empty.
 struct QuantisedRows {
   std::vector<std::uint8_t> q;
   std::vector<float> row_scales;
   std::vector<std::int32_t> zero_points;
+  std::vector<int> lo_of;
+  int residual_rows = 0;
 };
 
 struct Scratch {
@@ -126,7 +130,7 @@ class Int8Linear final : public Linear::Impl {
  public:
   Int8Linear(std::span<const float> weight, int out, int in, std::span<const float> bias, Int8Input input)
       : Impl(out, in, Precision::Int8), bias_(out, 0.0f), col_scales_(out), col_sums_(out, 0),
-        planes_(input == Int8Input::TwoPlanes ? 2 : 1) {
+        planes_(input == Int8Input::OnePlane ? 1 : 2), adaptive_(input == Int8Input::Adaptive) {
     if (!bias.empty()) std::copy(bias.begin(), bias.end(), bias_.begin());
     std::vector<std::int8_t> q(static_cast<std::size_t>(out) * in);
     quantize_weights_s8(weight.data(), out, in, q.data(), col_scales_.data());
@@ -135,7 +139,7 @@ class Int8Linear final : public Linear::Impl {
     // Largest bucket whose s32 chunk fits the cache budget (at least 64 rows: smaller M loses speed).
     chunk_ = kMaxRows;
     while (chunk_ > 64 && static_cast<std::size_t>(chunk_) * out * 4 > kChunkBytes) chunk_ /= 2;
-    if (planes_ == 2) chunk_ /= 2;  // each token is two rows of the matmul (its two activation planes)
+    if (planes_ == 2) chunk_ /= 2;  // each token is up to two rows of the matmul (its two activation planes)
 
     // The layout the kernels want differs with M on some CPUs (AMX tiles for large M, VNNI for small M):
     // keep one reordered copy per distinct layout, so that decode and prefill both get a fast kernel.
@@ -165,8 +169,8 @@ class Int8Linear final : public Linear::Impl {
       const int rows = std::min(chunk_, m - row0);
       const int b = quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in);
       std::int32_t* acc = grown(sc.acc, static_cast<std::size_t>(b) * out_);
-      multiply(planes_ * rows, sc.in.q.data(), acc, stream);
-      epilogue(acc, sc.in.row_scales.data(), sc.in.zero_points.data(), rows, ep, y + static_cast<std::size_t>(row0) * out_);
+      multiply(rows + sc.in.residual_rows, sc.in.q.data(), acc, stream);
+      epilogue(acc, sc.in, rows, ep, y + static_cast<std::size_t>(row0) * out_);
     }
     stream.wait();
   }
@@ -185,7 +189,7 @@ class Int8Linear final : public Linear::Impl {
       const int rows = std::min(chunk, m - row0);
       const int b = quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in);
       std::int32_t* acc = grown(sc.acc, static_cast<std::size_t>(std::max(b * out_, bucket_for(second->planes_ * rows) * second->out_)));
-      multiply(planes_ * rows, sc.in.q.data(), acc, stream);
+      multiply(rows + sc.in.residual_rows, sc.in.q.data(), acc, stream);
       second->bucket_for_rows(rows, sc.mid);
       const float* rs = sc.in.row_scales.data();
       const std::int32_t* zp = sc.in.zero_points.data();
@@ -197,7 +201,7 @@ class Int8Linear final : public Linear::Impl {
         thread_local std::vector<float> row_buffer;
         float* t = grown(row_buffer, static_cast<std::size_t>(out_));
         const std::int32_t* a = acc + static_cast<std::size_t>(r) * out_;
-        const std::int32_t* a_lo = planes_ == 2 ? acc + static_cast<std::size_t>(rows + r) * out_ : nullptr;
+        const std::int32_t* a_lo = residual_of(acc, sc.in, rows, r);
         dequantize_planes(Activation::None, a, a_lo, rs[r], zp[r], col_sums_.data(), col_scales_.data(), bias_.data(), 0,
                           out_, false, t);
         if (act == MlpActivation::SiluGate) silu_gate_in_place(t, mid);
@@ -205,7 +209,7 @@ class Int8Linear final : public Linear::Impl {
         second->quantise_row(t, r, rows, sc.mid);
       }
       second->multiply(second->planes_ * rows, q2, acc, stream);
-      second->epilogue(acc, sc.mid.row_scales.data(), sc.mid.zero_points.data(), rows, ep,
+      second->epilogue(acc, sc.mid, rows, ep,
                        y + static_cast<std::size_t>(row0) * second->out_);
     }
     stream.wait();
@@ -235,15 +239,32 @@ class Int8Linear final : public Linear::Impl {
       quantize_rows_u8(x, 1, in_, in_, q, in.row_scales.data() + r, in.zero_points.data() + r);
   }
 
+  // Sizes the buffers for the most rows the input can take and quantises it; the residual rows that were
+  // written (all, some or none) follow the first planes.
   int quantise_input(const float* x, int rows, QuantisedRows& in) const {
     const int b = bucket_for_rows(rows, in);
     std::uint8_t* q = in.q.data();
-    if (planes_ == 2)
+    in.lo_of.clear();
+    if (adaptive_) {
+      in.lo_of.resize(rows);
+      in.residual_rows = quantize_rows_u8_adaptive(x, rows, in_, in_, q, q + static_cast<std::size_t>(rows) * in_,
+                                                   in.row_scales.data(), in.zero_points.data(), in.lo_of.data());
+    } else if (planes_ == 2) {
       quantize_rows_u8_planes(x, rows, in_, in_, q, q + static_cast<std::size_t>(rows) * in_, in.row_scales.data(),
                               in.zero_points.data());
-    else
+      in.residual_rows = rows;
+    } else {
       quantize_rows_u8(x, rows, in_, in_, q, in.row_scales.data(), in.zero_points.data());
+      in.residual_rows = 0;
+    }
     return b;
+  }
+
+  // Token r's residual-plane products in acc, or nullptr when it has one plane.
+  const std::int32_t* residual_of(const std::int32_t* acc, const QuantisedRows& in, int rows, int r) const {
+    if (planes_ == 1) return nullptr;
+    const int lo = in.lo_of.empty() ? r : in.lo_of[r];
+    return lo < 0 ? nullptr : acc + static_cast<std::size_t>(rows + lo) * out_;
   }
 
   // The s32 products of `rows` quantised rows (padded with zero rows up to their bucket): a few rows (a
@@ -278,8 +299,9 @@ class Int8Linear final : public Linear::Impl {
 
   // Zero points, scales, bias and the activation in one pass over the s32 result (the activation is
   // the same vectorised loop, so it costs no extra pass as a separate eltwise primitive would).
-  void epilogue(const std::int32_t* acc, const float* rs, const std::int32_t* zp, int rows, Epilogue ep,
-                float* out) const {
+  void epilogue(const std::int32_t* acc, const QuantisedRows& in, int rows, Epilogue ep, float* out) const {
+    const float* rs = in.row_scales.data();
+    const std::int32_t* zp = in.zero_points.data();
     // Columns split in blocks too, so that a single decode row (lm_head: 49k columns) uses every core.
     constexpr int kCols = 2048;
     const int blocks = (out_ + kCols - 1) / kCols;
@@ -287,7 +309,7 @@ class Int8Linear final : public Linear::Impl {
     for (int r = 0; r < rows; ++r)
       for (int blk = 0; blk < blocks; ++blk)
         dequantize_planes(ep.activation, acc + static_cast<std::size_t>(r) * out_,
-                          planes_ == 2 ? acc + static_cast<std::size_t>(rows + r) * out_ : nullptr, rs[r], zp[r],
+                          residual_of(acc, in, rows, r), rs[r], zp[r],
                           col_sums_.data(), col_scales_.data(), bias_.data(), blk * kCols,
                           std::min(out_, (blk + 1) * kCols), ep.accumulate, out + static_cast<std::size_t>(r) * out_);
   }
@@ -315,7 +337,8 @@ class Int8Linear final : public Linear::Impl {
 
   std::vector<float> bias_, col_scales_;
   std::vector<std::int32_t> col_sums_;
-  int planes_ = 1;  // activation planes per token
+  int planes_ = 1;        // activation planes per token (at most, when adaptive)
+  bool adaptive_ = false;  // the second plane only for tokens that need it (Int8Input::Adaptive)
   int chunk_ = kMaxRows;
   std::vector<Layout> layouts_;  // reordered weights, one per distinct layout the buckets need
   VnniPanels panels_;            // one of them, when the small-M VNNI product can read it

@@ -219,3 +219,44 @@ void quantize_rows_u8_planes(const float* x, int rows, int cols, int stride, std
 }
 
 }  // namespace folio::engine::kernels
+
+namespace folio::engine::kernels {
+namespace {
+
+// (max - min)^2 and the sum of squares of a row, vectorised.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void row_spread(const float* x, int cols, float* range2,
+                                                                                  float* sum2) {
+  float lo = 0.0f, hi = 0.0f, ss = 0.0f;
+#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(+ : ss)
+  for (int i = 0; i < cols; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+    ss += x[i] * x[i];
+  }
+  *range2 = (hi - lo) * (hi - lo);
+  *sum2 = ss;
+}
+
+}  // namespace
+
+int quantize_rows_u8_adaptive(const float* x, int rows, int cols, int stride, std::uint8_t* hi, std::uint8_t* lo,
+                              float* scales, std::int32_t* zero_points, int* lo_of) {
+  for_each_row(rows, cols, [&](int r) {
+    const float* xr = x + static_cast<std::size_t>(r) * stride;
+    quantize_row_u8(xr, cols, hi + static_cast<std::size_t>(r) * cols, scales + r, zero_points + r);
+    float range2 = 0.0f, sum2 = 0.0f;
+    row_spread(xr, cols, &range2, &sum2);
+    // range / rms > T, without a square root: range^2 * cols > T^2 * sum of squares.
+    lo_of[r] = range2 * static_cast<float>(cols) > kSpreadForSecondPlane * kSpreadForSecondPlane * sum2 ? 1 : -1;
+  });
+  int n = 0;
+  for (int r = 0; r < rows; ++r)
+    if (lo_of[r] >= 0) lo_of[r] = n++;
+  for (int r = 0; r < rows; ++r)
+    if (lo_of[r] >= 0)
+      residual_plane(x + static_cast<std::size_t>(r) * stride, cols, hi + static_cast<std::size_t>(r) * cols, scales[r],
+                     zero_points[r], lo + static_cast<std::size_t>(lo_of[r]) * cols);
+  return n;
+}
+
+}  // namespace folio::engine::kernels

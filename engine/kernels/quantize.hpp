@@ -37,3 +37,17 @@ void quantize_rows_u8_planes(const float* x, int rows, int cols, int stride, std
                              float* scales, std::int32_t* zero_points);
 
 }  // namespace folio::engine::kernels
+
+namespace folio::engine::kernels {
+
+// One u8 plane per token, and the residual plane (as above) only for tokens whose values spread far beyond
+// their RMS: (max - min) / rms above kSpreadForSecondPlane. A Gaussian-like row of hundreds of values
+// spreads about 5-8 RMS and keeps 8 bits with little loss; a token with an outlier channel (the "massive
+// activations" of real LLMs) would flatten every other channel into a few levels, so it gets 16 bits.
+// The residual planes of the tokens that have one are stacked, in token order, from `lo`; lo_of[r] is
+// token r's index among them, or -1. Returns how many there are.
+constexpr float kSpreadForSecondPlane = 12.0f;
+int quantize_rows_u8_adaptive(const float* x, int rows, int cols, int stride, std::uint8_t* hi, std::uint8_t* lo,
+                              float* scales, std::int32_t* zero_points, int* lo_of);
+
+}  // namespace folio::engine::kernels

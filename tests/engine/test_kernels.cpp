@@ -536,6 +536,46 @@ BOOST_AUTO_TEST_CASE(small_m_vnni_product_is_exact_on_onednn_reordered_weights) 
   }
 }
 
+BOOST_AUTO_TEST_CASE(adaptive_planes_give_sixteen_bits_to_tokens_with_outlier_channels_only) {
+  // Gaussian-like tokens get one u8 plane (the same outputs as a one-plane layer), a token with an outlier
+  // channel (a "massive activation", 300x its neighbours) gets its residual plane too (the same outputs as
+  // a two-plane layer, far closer to the exact product than one plane), on both product paths (a decode
+  // step's few rows and a prefill's many).
+  const int kk = 256, n = 64;
+  // The outlier channel's weights are zero: the output is the other channels' alone, which one plane
+  // flattens into a few levels of the outlier's range.
+  auto w = random_vector(std::size_t(n) * kk, 81, 0.2f);
+  for (int j = 0; j < n; ++j) w[std::size_t(j) * kk + 7] = 0.0f;
+  const auto bias = random_vector(n, 82);
+  const k::Linear one(w, n, kk, bias, k::Precision::Int8, k::Int8Input::OnePlane),
+      two(w, n, kk, bias, k::Precision::Int8, k::Int8Input::TwoPlanes),
+      adaptive(w, n, kk, bias, k::Precision::Int8, k::Int8Input::Adaptive);
+  for (int m : {9, 100}) {
+    auto x = random_vector(std::size_t(m) * kk, 83 + m);
+    const std::vector<int> outliers{0, 5, m - 1};
+    for (int r : outliers) x[std::size_t(r) * kk + 7] = 300.0f;
+    std::vector<float> y1(std::size_t(m) * n), y2(y1.size()), ya(y1.size());
+    one.forward(x.data(), m, y1.data());
+    two.forward(x.data(), m, y2.data());
+    adaptive.forward(x.data(), m, ya.data());
+    for (int r = 0; r < m; ++r) {
+      const bool outlier = std::find(outliers.begin(), outliers.end(), r) != outliers.end();
+      const float* want = (outlier ? y2 : y1).data() + std::size_t(r) * n;
+      BOOST_TEST(std::equal(want, want + n, ya.data() + std::size_t(r) * n), "m " << m << " row " << r);
+      if (!outlier) continue;
+      double e1 = 0, e2 = 0, den = 0;
+      for (int j = 0; j < n; ++j) {
+        double d = bias[j];
+        for (int e = 0; e < kk; ++e) d += double(x[std::size_t(r) * kk + e]) * w[std::size_t(j) * kk + e];
+        e1 += (y1[std::size_t(r) * n + j] - d) * (y1[std::size_t(r) * n + j] - d);
+        e2 += (y2[std::size_t(r) * n + j] - d) * (y2[std::size_t(r) * n + j] - d);
+        den += d * d;
+      }
+      BOOST_TEST(std::sqrt(e2 / den) * 5 < std::sqrt(e1 / den), "m " << m << " row " << r);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(mlp_pairs_match_their_two_layers_run_apart) {
   // forward_mlp (in int8 the first layer's epilogue quantises straight into the second's input) against
   // the same two layers run one after the other through f32, for both activations, one and two input
