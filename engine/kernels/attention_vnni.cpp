@@ -76,34 +76,21 @@ FOLIO_VNNI void values_rows(const std::uint8_t* p, int keys, const std::int8_t* 
     }
 }
 
-// f(integral_constant<n>) for a run-time n in [1, N].
-template <int N, typename F>
-void with_rows(int n, F&& f) {
-  if constexpr (N >= 1) {
-    if (n == N) f(std::integral_constant<int, N>{});
-    else with_rows<N - 1>(n, f);
-  }
-}
-
 // Rows in near-equal blocks of at most MaxRB (as many accumulators as the 32 vector registers hold): 8 rows
 // as 4 + 4, 2 rows as one block of 2 (each block reads K or V once).
 template <int MaxRB, typename F>
 void in_row_blocks(int rows, F&& run) {
   const int blocks = (rows + MaxRB - 1) / MaxRB;
   for (int i = 0, r0 = 0; i < blocks; ++i) {
-    const int n = rows / blocks + (i < rows % blocks);
-    with_rows<MaxRB>(n, [&](auto rb) { run(rb, r0); });
+    const int n = vnni::near_equal_part(rows, blocks, i);
+    vnni::with_count<MaxRB>(n, [&](auto rb) { run(rb, r0); });
     r0 += n;
   }
 }
 
 }  // namespace
 
-bool vnni_products_for(int head_dim) {
-  static const bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vl");
-  return vnni && (head_dim == 64 || head_dim == 128);
-}
+bool vnni_products_for(int head_dim) { return vnni::cpu_has_vnni() && (head_dim == 64 || head_dim == 128); }
 
 void vnni_scores(const std::uint8_t* q, int rows, int hd, const std::int8_t* k, int keys, std::int32_t* s) {
   in_row_blocks<6>(rows, [&](auto rb, int r0) {

@@ -3,9 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <array>
 #include <cstring>
-#include <utility>
 
 #include "engine/kernels/vnni.hpp"
 
@@ -79,14 +77,6 @@ FOLIO_VNNI void tile(const Tile& t) {
   }
 }
 
-using TileFn = void (*)(const Tile&);
-template <int... I>
-constexpr std::array<TileFn, sizeof...(I)> tile_table(std::integer_sequence<int, I...>) {
-  return {&tile<I / 4 + 1, I % 4 + 1>...};
-}
-// kTiles[(R - 1) * 4 + (C - 1)]
-constexpr auto kTiles = tile_table(std::make_integer_sequence<int, kMaxTileRows * 4>{});
-
 // The columns of 16-column vectors [u0, u1) for every row: panel by panel, all row tiles of a panel while
 // it is in L1.
 void product_range(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc, int u0, int u1) {
@@ -105,16 +95,16 @@ void product_range(const std::uint8_t* src, int rows, const VnniPanels& w, std::
     const std::int8_t* panel_w = w.data + panel * panel_bytes + c0 * 64;
     const bool next = u + c < u1;  // this thread's next panel (whole groups of it: simpler, and harmless)
     const char* next_w = reinterpret_cast<const char*>(w.data + (panel + 1) * panel_bytes);
-    // Rows in `tiles` near-equal tiles (20 rows: 5, 5, 5, 5, not 6, 6, 6, 2).
+    // Rows in `tiles` near-equal tiles.
     for (int i = 0, r0 = 0; i < tiles; ++i) {
-      const int r = rows / tiles + (i < rows % tiles);
+      const int r = vnni::near_equal_part(rows, tiles, i);
       const int l0 = panel_lines * i / tiles, l1 = panel_lines * (i + 1) / tiles;
       t.prefetch = next_w + static_cast<std::size_t>(l0) * 64;
       t.prefetch_lines = next ? l1 - l0 : 0;
       t.src = src + static_cast<std::size_t>(r0) * w.k;
       t.w = panel_w;
       t.acc = acc + static_cast<std::size_t>(r0) * w.n + u * 16;
-      kTiles[(r - 1) * 4 + (c - 1)](t);
+      vnni::with_count<kMaxTileRows>(r, [&](auto R) { vnni::with_count<4>(c, [&](auto C) { tile<R, C>(t); }); });
       r0 += r;
     }
     u += c;
@@ -124,8 +114,6 @@ void product_range(const std::uint8_t* src, int rows, const VnniPanels& w, std::
 }  // namespace
 
 VnniPanels vnni_panels_of(const dnnl::memory& weights, int k, int n) {
-  static const bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
   const dnnl_memory_desc_t& d = weights.get_desc().data;
   const auto& b = d.format_desc.blocking;
   const bool layout = d.ndims == 2 && d.data_type == dnnl_s8 && d.format_kind == dnnl_blocked && d.dims[0] == k &&
@@ -133,7 +121,7 @@ VnniPanels vnni_panels_of(const dnnl::memory& weights, int k, int n) {
                       b.inner_blks[0] == 16 && b.inner_idxs[0] == 0 && b.inner_blks[1] == 64 && b.inner_idxs[1] == 1 &&
                       b.inner_blks[2] == 4 && b.inner_idxs[2] == 0 && d.padded_dims[0] % 64 == 0 &&
                       d.padded_dims[1] % 64 == 0 && b.strides[0] == 64 * 64 && b.strides[1] == d.padded_dims[0] * 64;
-  if (!vnni || !layout) return {};
+  if (!vnni::cpu_has_vnni() || !layout) return {};
   return VnniPanels{static_cast<const std::int8_t*>(weights.get_data_handle()), k, n, static_cast<int>(d.padded_dims[0])};
 }
 

@@ -88,9 +88,10 @@ void quantize_rows_s8(const float* x, int rows, int cols, int stride, std::int8_
 namespace folio::engine::kernels {
 namespace {
 
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_row_u8(const float* x, int cols,
-                                                                                   std::uint8_t* q, float* scale,
-                                                                                   std::int32_t* zero_point) {
+// Returns the row's spread max(x, 0) - min(x, 0), which the adaptive planes below also need.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float quantize_row_u8(const float* x, int cols,
+                                                                                    std::uint8_t* q, float* scale,
+                                                                                    std::int32_t* zero_point) {
   float lo = 0.0f, hi = 0.0f;
   for (int i = 0; i < cols; ++i) {
     lo = std::min(lo, x[i]);
@@ -101,7 +102,7 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantiz
   if (s == 0.0f) {
     *zero_point = 0;
     std::fill(q, q + cols, std::uint8_t{0});
-    return;
+    return 0.0f;
   }
   const float inv = 1.0f / s;
   constexpr float kMagic = 12582912.0f;  // round half to even, vectorisable
@@ -114,6 +115,7 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantiz
     const int v = static_cast<int>((x[i] * inv + kMagic) - kMagic) + izp;
     q[i] = static_cast<std::uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
   }
+  return hi - lo;
 }
 
 }  // namespace
@@ -223,18 +225,12 @@ void quantize_rows_u8_planes(const float* x, int rows, int cols, int stride, std
 namespace folio::engine::kernels {
 namespace {
 
-// (max - min)^2 and the sum of squares of a row, vectorised.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void row_spread(const float* x, int cols, float* range2,
-                                                                                  float* sum2) {
-  float lo = 0.0f, hi = 0.0f, ss = 0.0f;
-#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(+ : ss)
-  for (int i = 0; i < cols; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
-    ss += x[i] * x[i];
-  }
-  *range2 = (hi - lo) * (hi - lo);
-  *sum2 = ss;
+// The sum of squares of a row, vectorised.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float sum_of_squares(const float* x, int cols) {
+  float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+  for (int i = 0; i < cols; ++i) ss += x[i] * x[i];
+  return ss;
 }
 
 }  // namespace
@@ -243,11 +239,12 @@ int quantize_rows_u8_adaptive(const float* x, int rows, int cols, int stride, st
                               float* scales, std::int32_t* zero_points, int* lo_of) {
   for_each_row(rows, cols, [&](int r) {
     const float* xr = x + static_cast<std::size_t>(r) * stride;
-    quantize_row_u8(xr, cols, hi + static_cast<std::size_t>(r) * cols, scales + r, zero_points + r);
-    float range2 = 0.0f, sum2 = 0.0f;
-    row_spread(xr, cols, &range2, &sum2);
+    const float range = quantize_row_u8(xr, cols, hi + static_cast<std::size_t>(r) * cols, scales + r, zero_points + r);
     // range / rms > T, without a square root: range^2 * cols > T^2 * sum of squares.
-    lo_of[r] = range2 * static_cast<float>(cols) > kSpreadForSecondPlane * kSpreadForSecondPlane * sum2 ? 1 : -1;
+    lo_of[r] = range * range * static_cast<float>(cols) >
+                       kSpreadForSecondPlane * kSpreadForSecondPlane * sum_of_squares(xr, cols)
+                   ? 1
+                   : -1;
   });
   int n = 0;
   for (int r = 0; r < rows; ++r)

@@ -5,10 +5,30 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #define FOLIO_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
 namespace folio::engine::kernels::vnni {
+
+// Whether this CPU runs the loops below (AVX-512 F, BW, VL and VNNI).
+inline bool cpu_has_vnni() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  return yes;
+}
+
+// f(integral_constant<n>) for a run-time n in [1, N]: a tile's row or column count as a template argument.
+template <int N, typename F>
+void with_count(int n, F&& f) {
+  if constexpr (N >= 1) {
+    if (n == N) f(std::integral_constant<int, N>{});
+    else with_count<N - 1>(n, f);
+  }
+}
+
+// Part i of `total` split into `parts` near-equal parts (20 into 4: 5, 5, 5, 5, not 6, 6, 6, 2).
+inline int near_equal_part(int total, int parts, int i) { return total / parts + (i < total % parts); }
 
 // Four consecutive u8 values in every 32-bit lane.
 FOLIO_VNNI inline __m512i broadcast4(const std::uint8_t* p) {
