@@ -10,6 +10,7 @@ using U = std::uint64_t;
 struct LinearShape {
   U out, in;
   bool bias;
+  bool f32_in_int8 = false;  // kept f32 by the int8 engine (siglip_vision.cpp, connector.cpp)
 };
 
 // Every linear layer the engine builds, fused as it fuses them (q|k|v, gate|up), lm_head included (an
@@ -19,10 +20,10 @@ std::vector<LinearShape> linears(const ModelConfig& c) {
   const auto& t = c.text;
   const U dv = v.hidden_size, iv = v.intermediate_size, dt = t.hidden_size, it = t.intermediate_size,
           q = U(t.num_heads) * t.head_dim, kv = U(t.num_kv_heads) * t.head_dim;
-  std::vector<LinearShape> out{{dv, 3 * U(v.patch_size) * v.patch_size, true}};
+  std::vector<LinearShape> out{{dv, 3 * U(v.patch_size) * v.patch_size, true, true}};
   for (int l = 0; l < v.num_layers; ++l)
     out.insert(out.end(), {{3 * dv, dv, true}, {dv, dv, true}, {iv, dv, true}, {dv, iv, true}});
-  out.push_back({dt, U(c.connector_in()), false});
+  out.push_back({dt, U(c.connector_in()), false, true});
   for (int l = 0; l < t.num_layers; ++l) out.insert(out.end(), {{q + 2 * kv, dt, false}, {dt, q, false}, {2 * it, dt, false}, {dt, it, false}});
   out.push_back({U(t.vocab_size), dt, false});
   return out;
@@ -44,24 +45,27 @@ MemoryEstimate estimate_memory(const ModelConfig& c, kernels::Precision p, const
   const auto& t = c.text;
   const bool int8 = p == Precision::Int8;
   const U esize = p == Precision::F32 ? 4 : p == Precision::BF16 ? 2 : 1;
-  // The int8 engine keeps the patch convolution (the first of linears()) in f32 (siglip_vision.cpp).
-  const auto all = linears(c);
-  const LinearShape patch = all.front();
-  U lin = 0, channels = 0, biased = 0;
-  for (std::size_t i = int8 ? 1 : 0; i < all.size(); ++i) {
-    lin += all[i].out * all[i].in;
-    channels += all[i].out;
-    if (all[i].bias) biased += all[i].out;
+  // The int8 engine keeps the patch convolution and the connector in f32.
+  U lin = 0, channels = 0, biased = 0, f32_lin = 0, f32_biased = 0;
+  for (const LinearShape& l : linears(c)) {
+    if (int8 && l.f32_in_int8) {
+      f32_lin += l.out * l.in;
+      if (l.bias) f32_biased += l.out;
+      continue;
+    }
+    lin += l.out * l.in;
+    channels += l.out;
+    if (l.bias) biased += l.out;
   }
   MemoryEstimate m;
   m.precision = p;
   const char* lin_what = int8 ? "linear weights, int8" : p == Precision::BF16 ? "linear weights, bf16" : "linear weights, f32";
   m.weights.push_back({"linear_weights", lin_what, lin * esize});
-  if (int8) m.weights.push_back({"patch_embedding", "patch embedding, f32", patch.out * patch.in * 4});
+  if (int8) m.weights.push_back({"f32_linear_weights", "patch embedding and connector, f32", f32_lin * 4});
   // int8: an f32 scale and an s32 column sum (the zero-point compensation) per output channel.
   if (int8) m.weights.push_back({"int8_scales_and_column_sums", "int8 per-channel scales and column sums", channels * 8});
   // The int8 layers keep an f32 bias for every output channel (zeros where the checkpoint has none).
-  m.weights.push_back({"biases", "biases, f32", (int8 ? channels + (patch.bias ? patch.out : 0) : biased) * 4});
+  m.weights.push_back({"biases", "biases, f32", (int8 ? channels + f32_biased : biased) * 4});
   // bf16 token embeddings for the int8 and bf16 engines (smollm_text.hpp), f32 for the reference one.
   const U embed = U(t.vocab_size) * t.hidden_size;
   m.weights.push_back({"token_embeddings", p == Precision::F32 ? "token embeddings, f32" : "token embeddings, bf16",

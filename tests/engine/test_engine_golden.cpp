@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -108,19 +109,40 @@ std::uint16_t to_bf16(float f) {
   return static_cast<std::uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
 }
 
-// A copy of the reference checkpoint folder with every tensor stored in `dtype` (BF16 or F16).
-void write_half_copy(const fs::path& to, DType dtype) {
+// A copy of the reference checkpoint folder with every tensor's values passed through `values` (given the
+// tensor's index) and stored in `dtype`.
+template <typename F>
+void write_checkpoint_copy(const fs::path& to, DType dtype, F&& values) {
   for (const auto& e : fs::directory_iterator(checkpoint()))
     if (e.path().extension() != ".safetensors") fs::copy(e.path(), to / e.path().filename());
   const SafetensorsFile f32(checkpoint() / "model.safetensors");
   std::vector<TensorSpec> specs;
   for (const auto& t : f32.tensors()) specs.push_back({t.name, dtype, t.shape});
   write_safetensors(to / "model.safetensors", specs, [&](std::size_t i, std::span<std::byte> bytes) {
-    const auto v = to_f32(f32.tensors()[i]);
+    const std::vector<float> v = values(i, to_f32(f32.tensors()[i]));
     for (std::size_t k = 0; k < v.size(); ++k) {
+      if (dtype == DType::F32) {
+        std::memcpy(bytes.data() + 4 * k, &v[k], 4);
+        continue;
+      }
       const std::uint16_t h = dtype == DType::F16 ? to_f16(v[k]) : to_bf16(v[k]);
       std::memcpy(bytes.data() + 2 * k, &h, 2);
     }
+  });
+}
+
+// Every tensor stored in `dtype` (BF16 or F16).
+void write_half_copy(const fs::path& to, DType dtype) {
+  write_checkpoint_copy(to, dtype, [](std::size_t, std::vector<float> v) { return v; });
+}
+
+// Another realisation of the same random checkpoint: each tensor's values shuffled among its own elements
+// (the same distribution, norm weights around 1 included; new draws for the rounding to land on).
+void write_shuffled_copy(const fs::path& to, unsigned seed) {
+  write_checkpoint_copy(to, DType::F32, [seed](std::size_t i, std::vector<float> v) {
+    std::mt19937 rng(seed * 7919u + static_cast<unsigned>(i));
+    std::shuffle(v.begin(), v.end(), rng);
+    return v;
   });
 }
 
@@ -260,6 +282,37 @@ void check_precision_gate(kernels::Precision precision, double max_rel_l2, int m
 }
 
 BOOST_AUTO_TEST_CASE(int8_engine_passes_its_accuracy_gate) { check_precision_gate(kernels::Precision::Int8, 3e-2, 12); }
+
+// The gate above is one draw of the weights' rounding: on other realisations of the same checkpoint the
+// int8 logits' error spreads (over 60 of them, docs/engine.md "Accuracy": mean 2.3%, 7% of the cases over
+// 3%). Guard the spread, so that a change which only happens to pass on tiny-a's own draw shows here: these
+// eight realisations' 24 cases average 2.15%, the worst 2.9%; with one activation plane for gate|up and the
+// connector in int8 (which put 26% of the 180 cases over 3%) they averaged 2.44%, the worst 3.4%.
+BOOST_AUTO_TEST_CASE(int8_accuracy_holds_on_other_realisations_of_the_checkpoint) {
+  double sum = 0, worst = 0;
+  int n = 0;
+  for (unsigned seed = 1; seed <= 8; ++seed) {
+    folio::test::TempDir dir;
+    write_shuffled_copy(dir.path(), seed);
+    const auto f32 = Engine::load(dir.path(), EngineOptions{kernels::Precision::F32, 2, text::PromptStyle::Chat});
+    const auto int8 = Engine::load(dir.path(), EngineOptions{kernels::Precision::Int8, 2, text::PromptStyle::Chat});
+    for (const auto& c : golden_cases()) {
+      const Golden g(c);
+      const auto pv = g.pixel_values();
+      const auto ids = g.ids("input_ids");
+      const auto reference = f32->prefill(ids, f32->connector(f32->vision(pv.data(), g.frames()).data(), g.frames()));
+      const auto quantised = int8->prefill(ids, int8->connector(int8->vision(pv.data(), g.frames()).data(), g.frames()));
+      const double rel = relative_l2(quantised.logits_last, reference.logits_last);
+      BOOST_TEST_MESSAGE("realisation " << seed << ", " << c.filename().string() << ": int8 logits relative L2 " << rel);
+      sum += rel;
+      worst = std::max(worst, rel);
+      ++n;
+    }
+  }
+  BOOST_TEST_MESSAGE("mean " << sum / n << ", worst " << worst);
+  BOOST_TEST(sum / n <= 2.3e-2);
+  BOOST_TEST(worst <= 3.2e-2);
+}
 
 BOOST_AUTO_TEST_CASE(bf16_engine_passes_its_accuracy_gate) { check_precision_gate(kernels::Precision::BF16, 1e-2, 14); }
 
