@@ -239,6 +239,7 @@ struct ItemScratch {
   std::vector<std::uint8_t> q8, p8;
   std::vector<std::int32_t> s32, o32;
   std::vector<float> q_scale, sums;
+  std::vector<int> lo_of;
 };
 
 // One query's vector as u8 around a zero point of 128: the symmetric s8 quantiser, shifted. Returns its scale.
@@ -387,6 +388,13 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_planes_avx512(con
   std::fill(hi + zero_from, hi + keys, std::uint8_t{0});
   std::fill(lo + zero_from, lo + keys, std::uint8_t{0});
   return _mm512_reduce_add_ps(vsum);
+}
+
+// The sum of n bytes (n a multiple of 64), 64 at a time.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) std::uint64_t byte_sum_avx512(const std::uint8_t* p, int n) {
+  __m512i acc = _mm512_setzero_si512();
+  for (int j = 0; j < n; j += 64) acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_loadu_si512(p + j), _mm512_setzero_si512()));
+  return static_cast<std::uint64_t>(_mm512_reduce_add_epi64(acc));
 }
 
 // The int8 softmax row of softmax_row<Int8> below in two passes instead of four.
@@ -547,21 +555,41 @@ void values_product(const BlockPrimitives& bp, const ItemBuffers& b, AttentionPr
   thread_stream().wait();
 }
 
-// o[t] = (256 hi[t] + lo[t]) v_scale[t] f: one row of the int8 P·V. Cloned per ISA: the caller is built
-// for the baseline and this loop ran 4 wide (6% of the vision encoder's attention).
+// o[t] = (256 hi[t] + lo[t]) v_scale[t] f: one row of the int8 P·V (lo null: no low plane). Cloned per ISA:
+// the caller is built for the baseline and this loop ran 4 wide (6% of the vision encoder's attention).
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void int8_output_row(
     const std::int32_t* ohi, const std::int32_t* olo, const float* vs, float f, int hd, float* o) {
+  if (!olo) {
+#pragma omp simd
+    for (int t = 0; t < hd; ++t) o[t] = static_cast<float>(ohi[t]) * 256.0f * vs[t] * f;
+    return;
+  }
 #pragma omp simd
   for (int t = 0; t < hd; ++t) o[t] = (static_cast<float>(ohi[t]) * 256.0f + static_cast<float>(olo[t])) * vs[t] * f;
 }
 
-// Row r of P·V as floats (int8: both planes and V's channel scales), times `inv`.
-void output_row(const ItemBuffers& b, AttentionProducts products, const PackedKv& pk, int g, int r, float inv,
-                float* o) {
+// Whether a row of int8 softmax weights may drop its low plane: normalised by the sum of the high-plane
+// weights it keeps, the output then moves by about sqrt(sum lo^2) / (256 sum hi) times V's spread (the
+// dropped parts act as independent perturbations of the weights), and sum lo^2 <= 255 sum lo. Below
+// 2^-10 that is well under V's own s8 rounding (about 0.3% of its range). Flat rows qualify; a row with one
+// dominant weight and a long tail of small ones (an attention sink) keeps both planes, since its tail would
+// round away.
+bool high_plane_suffices(std::uint64_t hi_sum, std::uint64_t lo_sum) {
+  constexpr double kTolerance = 1.0 / 1024;
+  const double kept = 256.0 * static_cast<double>(hi_sum);
+  return 255.0 * static_cast<double>(lo_sum) < kTolerance * kTolerance * kept * kept;
+}
+
+// Row r of P·V as floats (int8: its planes, V's channel scales, the weights' unit), times `inv`. lo_row: the
+// row's index among the low-plane products, or -1 when it has only the high plane (then inv is over the
+// high-plane weights, in units of 256 / 65535).
+void output_row(const ItemBuffers& b, AttentionProducts products, const PackedKv& pk, int g, int r, int lo_row,
+                float inv, float* o) {
   const int hd = pk.hd;
   if (products == AttentionProducts::Int8) {
     const std::int32_t* ohi = static_cast<const std::int32_t*>(b.o) + static_cast<std::size_t>(r) * hd;
-    const std::int32_t* olo = ohi + b.qn;
+    const std::int32_t* olo =
+        lo_row < 0 ? nullptr : static_cast<const std::int32_t*>(b.o) + b.qn + static_cast<std::size_t>(lo_row) * hd;
     const float* vs = pk.v_scale.data() + static_cast<std::size_t>(g) * hd;
     int8_output_row(ohi, olo, vs, inv / kWeightOne, hd, o);
   } else {
@@ -609,14 +637,28 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   // Softmax weights, row by row; padded rows of P stay zero.
   const bool avx512 = has_avx512();
   float* sums = grown(sc.sums, rows_pad);
+  // Each row's index among the rows whose low weight plane runs (VNNI path), -1 for none; those low planes
+  // are moved together, in row order, as the softmax goes.
+  int* lo_of = grown(sc.lo_of, rows_pad);
+  int lo_rows = 0;
   const std::size_t kg = static_cast<std::size_t>(g) * pk.padded;
   for (int r = 0; r < rows; ++r) {
     const std::size_t at = static_cast<std::size_t>(r) * keys;
+    lo_of[r] = r;
     if (products == AttentionProducts::Int8 && avx512) {
       std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
       sums[r] = softmax_row_int8_avx512(static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
                                         pk.k_scale.data() + kg, sc.q_scale[r] * scale, visible_of(r), keys, row,
                                         p8 + at, p8 + b.sn + at);
+      if (!pk.vnni) continue;
+      const std::uint64_t hi_sum = byte_sum_avx512(p8 + at, keys);
+      if (high_plane_suffices(hi_sum, byte_sum_avx512(p8 + b.sn + at, keys))) {
+        sums[r] = static_cast<float>(256.0 * static_cast<double>(hi_sum) / kWeightOne);
+        lo_of[r] = -1;
+        continue;
+      }
+      if (lo_rows < r) std::memcpy(p8 + b.sn + static_cast<std::size_t>(lo_rows) * keys, p8 + b.sn + at, keys);
+      lo_of[r] = lo_rows++;
     } else if (products == AttentionProducts::Int8) {
       std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
       sums[r] = softmax_weights(products, nullptr, static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
@@ -628,16 +670,18 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
                                 visible_of(r), keys, row, static_cast<char*>(b.p) + at * elem, nullptr);
     }
   }
-  if (pk.vnni) {  // each plane's real rows
-    for (int plane = 0; plane < 2; ++plane)
-      vnni_values(static_cast<const std::uint8_t*>(b.p) + plane * b.sn, rows, keys, static_cast<const std::int8_t*>(b.v),
-                  hd, static_cast<std::int32_t*>(b.o) + plane * b.qn);
+  if (pk.vnni) {  // the high plane's real rows, then the low planes that run
+    if (products != AttentionProducts::Int8 || !avx512) lo_rows = rows;
+    vnni_values(static_cast<const std::uint8_t*>(b.p), rows, keys, static_cast<const std::int8_t*>(b.v), hd,
+                static_cast<std::int32_t*>(b.o));
+    vnni_values(static_cast<const std::uint8_t*>(b.p) + b.sn, lo_rows, keys, static_cast<const std::int8_t*>(b.v), hd,
+                static_cast<std::int32_t*>(b.o) + b.qn);
   } else {
     zero_weight_rows(b, products, keys, rows, rows_pad);
     values_product(*bp, b, products, rows_pad, keys, hd);
   }
   for (int r = 0; r < rows; ++r)
-    output_row(b, products, pk, g, r, 1.0f / sums[r],
+    output_row(b, products, pk, g, r, lo_of[r], 1.0f / sums[r],
                out + static_cast<std::size_t>(i0 + r) * s.out_stride + static_cast<std::size_t>(h) * hd);
 }
 
@@ -776,7 +820,7 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   for_each_run([&](int r0, int r1, const KeyRanges& kr) {
     for (int r = r0; r < r1; ++r) {
       out_rows[r] = out + static_cast<std::size_t>((m0 + r) / group) * s.out_stride + head_of(m0 + r) * hd;
-      output_row(b, products, pk, g, r, 1.0f, out_rows[r]);
+      output_row(b, products, pk, g, r, r, 1.0f, out_rows[r]);
       in_rows[r] = row_all + r * row_len + P;
       inv[r] = 1.0f / sums[r];
     }
