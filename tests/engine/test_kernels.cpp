@@ -42,6 +42,18 @@ double max_err(const std::vector<float>& a, const std::vector<double>& b) {
   return m;
 }
 
+// One bidirectional int8 head over dense rows of hd values.
+k::AttentionShape one_head_int8(int queries, int keys, int hd) {
+  k::AttentionShape s;
+  s.queries = queries;
+  s.keys = keys;
+  s.heads = s.kv_heads = 1;
+  s.head_dim = hd;
+  s.q_stride = s.kv_stride = s.out_stride = hd;
+  s.products = k::AttentionProducts::Int8;
+  return s;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(kernels)
@@ -194,13 +206,7 @@ BOOST_AUTO_TEST_CASE(int8_attention_keeps_the_mass_of_a_long_flat_tail) {
   // largest, yet together they hold over half the mass. Rounding the weights to one u8 plane would zero them.
   for (const int hd : {16, 64}) {  // the generic products and the VNNI ones
   const int queries = 64, keys = 1001;
-  k::AttentionShape s;
-  s.queries = queries;
-  s.keys = keys;
-  s.heads = s.kv_heads = 1;
-  s.head_dim = hd;
-  s.q_stride = s.kv_stride = s.out_stride = hd;
-  s.products = k::AttentionProducts::Int8;
+  const k::AttentionShape s = one_head_int8(queries, keys, hd);
   std::vector<float> q(queries * hd, 0.0f), kk(keys * hd, 0.0f), v(keys * hd, 0.0f);
   for (int i = 0; i < queries; ++i) q[i * hd] = 3.0f;
   kk[0] = 3.0f;  // score 9 for key 0, 0 for the others
@@ -213,21 +219,15 @@ BOOST_AUTO_TEST_CASE(int8_attention_keeps_the_mass_of_a_long_flat_tail) {
 }
 
 BOOST_AUTO_TEST_CASE(int8_attention_drops_the_low_weight_plane_only_where_it_is_safe) {
-  // Rows alternate within one block: flat rows (weights between e^-1 and 1), whose low plane the VNNI path
+  // Rows alternate within one block: flat rows (scores 0.5 + 0.5 N(0, 1)), whose low plane the VNNI path
   // drops, and attention-sink rows (as above), which keep it; the kept low planes are moved together, so a
   // row reading another's would be far off. Both must match the exact softmax.
   const int hd = 64, queries = 96, keys = 700;
-  k::AttentionShape s;
-  s.queries = queries;
-  s.keys = keys;
-  s.heads = s.kv_heads = 1;
-  s.head_dim = hd;
-  s.q_stride = s.kv_stride = s.out_stride = hd;
-  s.products = k::AttentionProducts::Int8;
+  const k::AttentionShape s = one_head_int8(queries, keys, hd);
   const auto u = random_vector(keys, 11), w = random_vector(keys * hd, 12);
   std::vector<float> q(queries * hd, 0.0f), kk(keys * hd, 0.0f), v(w.begin(), w.end());
   for (int i = 0; i < queries; ++i) q[i * hd + (i % 2)] = i % 2 ? 3.0f : 1.0f;
-  for (int j = 0; j < keys; ++j) kk[j * hd] = 0.5f + 0.5f * u[j];  // flat rows: scores in [0, 1]
+  for (int j = 0; j < keys; ++j) kk[j * hd] = 0.5f + 0.5f * u[j];  // flat rows' scores
   kk[hd + 1] = 3.0f;                                                 // sink rows: key 1 scores 9, the rest 0
   std::vector<float> out(queries * hd);
   k::attention(q.data(), kk.data(), v.data(), s, 1.0f, out.data());
