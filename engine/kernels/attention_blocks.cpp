@@ -637,14 +637,14 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   // Softmax weights, row by row; padded rows of P stay zero.
   const bool avx512 = has_avx512();
   float* sums = grown(sc.sums, rows_pad);
-  // Each row's index among the rows whose low weight plane runs (VNNI path), -1 for none; those low planes
-  // are moved together, in row order, as the softmax goes.
+  // Each row's index among the rows whose low weight plane runs, -1 for none. Only the VNNI path drops
+  // planes (a row's own choice); the low planes that run are moved together, in row order, as it goes.
   int* lo_of = grown(sc.lo_of, rows_pad);
   int lo_rows = 0;
   const std::size_t kg = static_cast<std::size_t>(g) * pk.padded;
   for (int r = 0; r < rows; ++r) {
     const std::size_t at = static_cast<std::size_t>(r) * keys;
-    lo_of[r] = r;
+    lo_of[r] = lo_rows++;
     if (products == AttentionProducts::Int8 && avx512) {
       std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
       sums[r] = softmax_row_int8_avx512(static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
@@ -655,10 +655,10 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
       if (high_plane_suffices(hi_sum, byte_sum_avx512(p8 + b.sn + at, keys))) {
         sums[r] = static_cast<float>(256.0 * static_cast<double>(hi_sum) / kWeightOne);
         lo_of[r] = -1;
-        continue;
+        --lo_rows;
+      } else if (lo_of[r] < r) {
+        std::memcpy(p8 + b.sn + static_cast<std::size_t>(lo_of[r]) * keys, p8 + b.sn + at, keys);
       }
-      if (lo_rows < r) std::memcpy(p8 + b.sn + static_cast<std::size_t>(lo_rows) * keys, p8 + b.sn + at, keys);
-      lo_of[r] = lo_rows++;
     } else if (products == AttentionProducts::Int8) {
       std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
       sums[r] = softmax_weights(products, nullptr, static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
@@ -671,7 +671,6 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
     }
   }
   if (pk.vnni) {  // the high plane's real rows, then the low planes that run
-    if (products != AttentionProducts::Int8 || !avx512) lo_rows = rows;
     vnni_values(static_cast<const std::uint8_t*>(b.p), rows, keys, static_cast<const std::int8_t*>(b.v), hd,
                 static_cast<std::int32_t*>(b.o));
     vnni_values(static_cast<const std::uint8_t*>(b.p) + b.sn, lo_rows, keys, static_cast<const std::int8_t*>(b.v), hd,

@@ -11,6 +11,10 @@ namespace folio::engine::kernels {
 
 enum class Precision { F32, BF16, Int8 };
 
+// The precision of a layer the int8 engine keeps out of int8 (its rounding costs more accuracy than its
+// work is worth: the vision patch convolution, the connector): f32 there, the engine's own elsewhere.
+inline Precision unquantised(Precision p) { return p == Precision::Int8 ? Precision::F32 : p; }
+
 enum class Activation { None, GeluTanh, Silu };
 // How an int8 layer quantises its input per token: one u8 plane (8 bits), or two (the plane and its
 // rounding residual, about 16 bits, for twice the rows of the same matmul: weights still read once), or

@@ -229,7 +229,8 @@ class Int8Linear final : public Linear::Impl {
     return b;
   }
 
-  // Token r of `rows` (one row of in_ values) into the input planes.
+  // Token r of `rows` (one row of in_ values) into the input planes: both for an adaptive layer too (the
+  // second layer of an MLP, which this feeds, is never adaptive; the per-token choice is quantise_input's).
   void quantise_row(const float* x, int r, int rows, QuantisedRows& in) const {
     std::uint8_t* q = in.q.data() + static_cast<std::size_t>(r) * in_;
     if (planes_ == 2)

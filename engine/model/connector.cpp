@@ -5,21 +5,13 @@
 
 namespace folio::engine {
 
-namespace {
-
 // The projection stays f32 in the int8 engine: it is one matmul over a page's few image tokens (64 or 81 a
 // tile), about 0.5% of the vision encoder's work, yet at int8 its rounding alone was about a third of the
 // int8 logits' error on realisations of the reference checkpoint (docs/engine.md, "Accuracy").
-kernels::Precision projection_precision(kernels::Precision p) {
-  return p == kernels::Precision::Int8 ? kernels::Precision::F32 : p;
-}
-
-}  // namespace
-
 Connector::Connector(const ModelConfig& c, const WeightFiles& w, kernels::Precision p)
     : config_(c),
       proj_(load_tensor(w, "model.connector.modality_projection.proj.weight", {c.text.hidden_size, c.connector_in()}),
-            c.text.hidden_size, c.connector_in(), {}, projection_precision(p)) {}
+            c.text.hidden_size, c.connector_in(), {}, kernels::unquantised(p)) {}
 
 std::vector<float> Connector::shuffle(const float* frame) const {
   std::vector<float> out(static_cast<std::size_t>(config_.tokens_per_tile()) * config_.connector_in());

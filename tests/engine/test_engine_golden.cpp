@@ -120,11 +120,11 @@ void write_checkpoint_copy(const fs::path& to, DType dtype, F&& values) {
   for (const auto& t : f32.tensors()) specs.push_back({t.name, dtype, t.shape});
   write_safetensors(to / "model.safetensors", specs, [&](std::size_t i, std::span<std::byte> bytes) {
     const std::vector<float> v = values(i, to_f32(f32.tensors()[i]));
+    if (dtype == DType::F32) {
+      std::memcpy(bytes.data(), v.data(), v.size() * 4);
+      return;
+    }
     for (std::size_t k = 0; k < v.size(); ++k) {
-      if (dtype == DType::F32) {
-        std::memcpy(bytes.data() + 4 * k, &v[k], 4);
-        continue;
-      }
       const std::uint16_t h = dtype == DType::F16 ? to_f16(v[k]) : to_bf16(v[k]);
       std::memcpy(bytes.data() + 2 * k, &h, 2);
     }
