@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "engine/kernels/vnni.hpp"
 
@@ -15,21 +16,18 @@ using vnni::dpbusd;
 
 constexpr int kPanelCols = 64;         // output columns per panel
 constexpr int kGroupBytes = 4 * 64;    // one group: 4 k x 64 columns
-constexpr int kMaxTileRows = 6;        // 6 rows x 4 vectors = 24 accumulators, the rest for weights
 // Below this many weight bytes a product stays on the calling thread (a team's fork costs more).
 constexpr long kMinParallelWeightBytes = 32768;
 
 struct Tile {
-  const std::uint8_t* src;  // first row of the tile
-  int lda;                  // bytes between src rows (= k)
-  int groups;               // whole groups of 4 k
-  int tail;                 // k % 4: bytes of a last, partial group
-  const std::int8_t* w;     // the tile's first 16-column vector in its panel, at group 0
-  std::int32_t* acc;        // the tile's first output
-  int ldc;                  // s32 values between output rows (= n)
-  int last_cols;            // valid columns of the tile's last vector (16 unless it ends the matrix)
-  const char* prefetch;     // this tile's share of the next panel, fetched into L2 while it computes
-  int prefetch_lines;       // 64-byte lines of that share
+  const std::uint8_t* const* rows;  // the tile's rows of activations
+  int groups;                       // whole groups of 4 k
+  int tail;                         // k % 4: bytes of a last, partial group
+  const std::int8_t* w;             // the tile's first 16-column vector in its panel, at group 0
+  std::int32_t* acc;                // the tile's results, rows kVnniBlockStride apart
+  int last_cols;                    // valid columns of the tile's last vector (16 unless it ends the matrix)
+  const char* prefetch;             // this tile's share of the next panel, fetched into L2 while it computes
+  int prefetch_lines;               // 64-byte lines of that share
 };
 
 // R rows x C vectors of 16 columns: each weight vector is loaded once for the R rows, and R x C
@@ -37,10 +35,13 @@ struct Tile {
 template <int R, int C>
 FOLIO_VNNI void tile(const Tile& t) {
   __m512i acc[R][C];
+  const std::uint8_t* src[R];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
+  for (int r = 0; r < R; ++r) {
+    src[r] = t.rows[r];
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_si512();
+  }
   const std::int8_t* w = t.w;
   // Spread the prefetches over the groups: the memory streams the next panel while this one, already in
   // cache, is multiplied by the tile's rows (otherwise it idles through all but the first row tile).
@@ -54,7 +55,7 @@ FOLIO_VNNI void tile(const Tile& t) {
     for (int c = 0; c < C; ++c) wv[c] = _mm512_loadu_si512(w + c * 64);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512i b = broadcast4(t.src + static_cast<std::size_t>(r) * t.lda + g * 4);
+      const __m512i b = broadcast4(src[r] + g * 4);
 #pragma GCC unroll 4
       for (int c = 0; c < C; ++c) acc[r][c] = dpbusd(acc[r][c], b, wv[c]);
     }
@@ -64,29 +65,29 @@ FOLIO_VNNI void tile(const Tile& t) {
     for (int c = 0; c < C; ++c) wv[c] = _mm512_loadu_si512(w + c * 64);
     for (int r = 0; r < R; ++r) {
       std::int32_t d = 0;
-      std::memcpy(&d, t.src + static_cast<std::size_t>(r) * t.lda + t.groups * 4, t.tail);
+      std::memcpy(&d, src[r] + t.groups * 4, t.tail);
       const __m512i b = _mm512_set1_epi32(d);
       for (int c = 0; c < C; ++c) acc[r][c] = dpbusd(acc[r][c], b, wv[c]);
     }
   }
   const __mmask16 last = static_cast<__mmask16>((1u << t.last_cols) - 1);
   for (int r = 0; r < R; ++r) {
-    std::int32_t* out = t.acc + static_cast<std::size_t>(r) * t.ldc;
+    std::int32_t* out = t.acc + static_cast<std::size_t>(r) * kVnniBlockStride;
     for (int c = 0; c + 1 < C; ++c) _mm512_storeu_si512(out + c * 16, acc[r][c]);
     _mm512_mask_storeu_epi32(out + (C - 1) * 16, last, acc[r][C - 1]);
   }
 }
 
-// The columns of 16-column vectors [u0, u1) for every row: panel by panel, all row tiles of a panel while
-// it is in L1.
-void product_range(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc, int u0, int u1) {
-  const int tiles = (rows + kMaxTileRows - 1) / kMaxTileRows;
+// The columns of 16-column vectors [u0, u1) for every tile: panel by panel, all tiles of a panel while it
+// is in cache, each tile's block handed to the sink from an L1 buffer.
+void product_range(const std::uint8_t* const* rows, const VnniTile* tiles, int tile_count, const VnniPanels& w,
+                   const VnniSink& sink, int u0, int u1) {
+  alignas(64) std::int32_t block[kVnniTileRows * kVnniBlockStride];
   const int units = (w.n + 15) / 16;
   Tile t{};
-  t.lda = w.k;
   t.groups = w.k / 4;
   t.tail = w.k % 4;
-  t.ldc = w.n;
+  t.acc = block;
   const std::size_t panel_bytes = static_cast<std::size_t>(w.k_padded) * kPanelCols;
   const int panel_lines = static_cast<int>((static_cast<std::size_t>(t.groups + (t.tail > 0)) * kGroupBytes) / 64);
   for (int u = u0; u < u1;) {
@@ -95,17 +96,18 @@ void product_range(const std::uint8_t* src, int rows, const VnniPanels& w, std::
     const std::int8_t* panel_w = w.data + panel * panel_bytes + c0 * 64;
     const bool next = u + c < u1;  // this thread's next panel (whole groups of it: simpler, and harmless)
     const char* next_w = reinterpret_cast<const char*>(w.data + (panel + 1) * panel_bytes);
-    // Rows in `tiles` near-equal tiles.
-    for (int i = 0, r0 = 0; i < tiles; ++i) {
-      const int r = vnni::near_equal_part(rows, tiles, i);
-      const int l0 = panel_lines * i / tiles, l1 = panel_lines * (i + 1) / tiles;
+    VnniBlock out{0, 0, u * 16, std::min(c * 16, w.n - u * 16), block};
+    for (int i = 0; i < tile_count; ++i) {
+      const int l0 = static_cast<int>(static_cast<long>(panel_lines) * i / tile_count),
+                l1 = static_cast<int>(static_cast<long>(panel_lines) * (i + 1) / tile_count);
       t.prefetch = next_w + static_cast<std::size_t>(l0) * 64;
       t.prefetch_lines = next ? l1 - l0 : 0;
-      t.src = src + static_cast<std::size_t>(r0) * w.k;
+      t.rows = rows + tiles[i].row0;
       t.w = panel_w;
-      t.acc = acc + static_cast<std::size_t>(r0) * w.n + u * 16;
-      vnni::with_count<kMaxTileRows>(r, [&](auto R) { vnni::with_count<4>(c, [&](auto C) { tile<R, C>(t); }); });
-      r0 += r;
+      vnni::with_count<kVnniTileRows>(tiles[i].rows, [&](auto R) { vnni::with_count<4>(c, [&](auto C) { tile<R, C>(t); }); });
+      out.row0 = tiles[i].row0;
+      out.rows = tiles[i].rows;
+      sink(out);
     }
     u += c;
   }
@@ -125,17 +127,36 @@ VnniPanels vnni_panels_of(const dnnl::memory& weights, int k, int n) {
   return VnniPanels{static_cast<const std::int8_t*>(weights.get_data_handle()), k, n, static_cast<int>(d.padded_dims[0])};
 }
 
-void vnni_small_product(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc) {
-  if (rows <= 0) return;
+void vnni_product(const std::uint8_t* const* rows, const VnniTile* tiles, int tile_count, const VnniPanels& w,
+                  const VnniSink& sink) {
+  if (tile_count <= 0) return;
   const int units = (w.n + 15) / 16;
   const bool parallel = !omp_in_parallel() && static_cast<long>(w.k) * w.n >= kMinParallelWeightBytes;
-  if (!parallel || omp_get_max_threads() == 1) return product_range(src, rows, w, acc, 0, units);
+  if (!parallel || omp_get_max_threads() == 1) return product_range(rows, tiles, tile_count, w, sink, 0, units);
 #pragma omp parallel
   {
     const int threads = omp_get_num_threads(), i = omp_get_thread_num();
-    product_range(src, rows, w, acc, static_cast<int>(static_cast<long>(units) * i / threads),
+    product_range(rows, tiles, tile_count, w, sink, static_cast<int>(static_cast<long>(units) * i / threads),
                   static_cast<int>(static_cast<long>(units) * (i + 1) / threads));
   }
+}
+
+void vnni_small_product(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc) {
+  if (rows <= 0) return;
+  std::vector<const std::uint8_t*> row(rows);
+  for (int r = 0; r < rows; ++r) row[r] = src + static_cast<std::size_t>(r) * w.k;
+  const int count = (rows + kVnniTileRows - 1) / kVnniTileRows;
+  std::vector<VnniTile> tiles(count);
+  for (int i = 0, r0 = 0; i < count; ++i) {
+    tiles[i] = {r0, vnni::near_equal_part(rows, count, i)};
+    r0 += tiles[i].rows;
+  }
+  const auto store = [&](const VnniBlock& b) {
+    for (int i = 0; i < b.rows; ++i)
+      std::memcpy(acc + static_cast<std::size_t>(b.row0 + i) * w.n + b.col0, b.acc + i * kVnniBlockStride,
+                  static_cast<std::size_t>(b.cols) * 4);
+  };
+  vnni_product(row.data(), tiles.data(), count, w, VnniSink(store));
 }
 
 }  // namespace folio::engine::kernels

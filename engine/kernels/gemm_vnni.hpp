@@ -1,11 +1,13 @@
-// Small-M u8 x s8 -> s32 products (a decode step: 1-32 rows) straight on the s8 weights oneDNN has
-// already reordered for its own VNNI matmul, so no second copy of the weights is held.
+// u8 x s8 -> s32 products straight on the s8 weights oneDNN has already reordered for its own VNNI matmul
+// (so no second copy of the weights is held), each tile's results handed to a sink while in L1.
 //
-// Why not oneDNN for these: at M = 20 (ten questions decoded together, two activation planes each) its
+// Why not oneDNN's matmul: at M = 20 (ten questions decoded together, two activation planes each) its
 // brgemm reached 780 GOPS of the machine's 1.4 TOPS over the decoder's shapes, and every call pays a
-// primitive's set-up and an OpenMP fork (121 calls a step). Here all rows of a 64-column panel are
-// multiplied while the panel is in L1, with as many vpdpbusd chains as the registers hold, and the
-// columns are split evenly over the threads in 16-column units.
+// primitive's set-up and an OpenMP fork (121 calls a step). At large M these loops are as fast as its
+// brgemm (1.25-1.39 TOPS on the encoder's and decoder's shapes, within 2-8%), and the sink takes the s32
+// results from L1, where oneDNN writes them out for a separate epilogue pass to read back. Here all rows of
+// a 64-column panel are multiplied while the panel is in cache, with as many vpdpbusd chains as the
+// registers hold.
 #pragma once
 
 #include <dnnl.hpp>
@@ -26,11 +28,43 @@ struct VnniPanels {
 // is another one (other CPUs, other oneDNN versions) or this CPU lacks AVX-512 VNNI.
 VnniPanels vnni_panels_of(const dnnl::memory& weights, int k, int n);
 
-// The largest row count the small-M product is for (beyond it oneDNN's brgemm is as fast).
-constexpr int kVnniSmallRows = 32;
+// Rows per tile of the product: 6 rows x 4 vectors = 24 accumulators, the rest of the registers for weights.
+constexpr int kVnniTileRows = 6;
+
+// Consecutive entries [row0, row0 + rows) of a product's row list, multiplied together (rows <= kVnniTileRows).
+struct VnniTile {
+  int row0 = 0, rows = 0;
+};
+
+// One tile's results as the product hands them out: rows [row0, row0 + rows) of the row list, columns
+// [col0, col0 + cols) (cols <= 64), the s32 value of (row0 + i, col0 + c) at acc[i * kVnniBlockStride + c].
+struct VnniBlock {
+  int row0 = 0, rows = 0, col0 = 0, cols = 0;
+  const std::int32_t* acc = nullptr;
+};
+constexpr int kVnniBlockStride = 64;
+
+// What takes each block while it is still in L1 (a layer's epilogue: scales, bias, activation, residual),
+// so that the s32 products are never written out and read back. Refers to `f`, which must outlive it.
+class VnniSink {
+ public:
+  template <typename F>
+  explicit VnniSink(const F& f) : f_(&f), call_([](const void* p, const VnniBlock& b) { (*static_cast<const F*>(p))(b); }) {}
+  void operator()(const VnniBlock& b) const { call_(f_, b); }
+
+ private:
+  const void* f_;
+  void (*call_)(const void*, const VnniBlock&);
+};
+
+// Every tile's rows against every column: the columns split over the OpenMP team in 16-column units, or on
+// the calling thread alone inside a parallel region (a thread's own share of a long run of rows) or when
+// the weights are too few for a team. rows[i] points at row i's k u8 values.
+void vnni_product(const std::uint8_t* const* rows, const VnniTile* tiles, int tile_count, const VnniPanels& w,
+                  const VnniSink& sink);
 
 // acc[r, j] = sum_i src[r, i] * w[i, j] for r < rows (src rows `k` bytes apart, acc rows `n` apart):
-// exact, the same s32 values oneDNN's matmul gives. Uses the OpenMP team unless inside a parallel region.
+// exact, the same s32 values oneDNN's matmul gives (vnni_product on near-equal tiles, storing its blocks).
 void vnni_small_product(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc);
 
 }  // namespace folio::engine::kernels

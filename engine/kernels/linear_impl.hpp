@@ -20,8 +20,10 @@ class Linear::Impl {
   const Precision precision_;
 };
 
-// linear_int8.cpp: s8 weights with per-channel scales, per-token s8 activations.
+// linear_int8.cpp: s8 weights with per-channel scales, per-token u8 activations. Its products run on our
+// VNNI loops where the CPU and oneDNN's weight layout allow; own_products = false keeps them on oneDNN's
+// matmul (the path of other CPUs, which the tests compare against).
 std::unique_ptr<Linear::Impl> make_int8_linear(std::span<const float> weight, int out, int in, std::span<const float> bias,
-                                               Int8Input input);
+                                               Int8Input input, bool own_products = true);
 
 }  // namespace folio::engine::kernels

@@ -11,6 +11,7 @@
 //    scales, the bias, the activation and the residual add in one vectorised pass.
 // Scratch buffers are per thread and only grow, so a decode step allocates nothing.
 #include <dnnl.hpp>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -36,6 +37,10 @@ using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
 constexpr int kMaxRows = 512;
+// On the VNNI path: tokens per chunk of a thread's share, and the fewest tokens per thread for which the
+// rows are split between threads (below, each product splits its columns instead).
+constexpr int kVnniChunk = 128;
+constexpr int kRowsPerShare = 32;
 // The s32 result of a chunk should stay in cache for the epilogue: rows x out x 4 bytes at most this.
 constexpr std::size_t kChunkBytes = 4u << 20;
 
@@ -65,9 +70,20 @@ struct QuantisedRows {
   int residual_rows = 0;
 };
 
+// A chunk's quantised rows in the order the VNNI product reads them: each token's first plane, then its
+// residual plane when it has one, in tiles of whole tokens (a tile's block then holds both planes of its
+// tokens, which the epilogue adds together).
+struct RowList {
+  std::vector<const std::uint8_t*> src;
+  std::vector<int> token;  // the token of each row
+  std::vector<VnniTile> tiles;
+};
+
 struct Scratch {
   QuantisedRows in, mid;  // a layer's input; the second layer's input inside an MLP
   std::vector<std::int32_t> acc;
+  RowList rows, mid_rows;
+  std::vector<float> hidden;  // an MLP's activated first-layer rows, on the VNNI path
 };
 
 Scratch& scratch() {
@@ -128,7 +144,8 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequant
 
 class Int8Linear final : public Linear::Impl {
  public:
-  Int8Linear(std::span<const float> weight, int out, int in, std::span<const float> bias, Int8Input input)
+  Int8Linear(std::span<const float> weight, int out, int in, std::span<const float> bias, Int8Input input,
+             bool own_products)
       : Impl(out, in, Precision::Int8), bias_(out, 0.0f), col_scales_(out), col_sums_(out, 0),
         planes_(input == Int8Input::OnePlane ? 1 : 2), adaptive_(input == Int8Input::Adaptive) {
     if (!bias.empty()) std::copy(bias.begin(), bias.end(), bias_.begin());
@@ -155,7 +172,7 @@ class Int8Linear final : public Linear::Impl {
     }
     s.wait();
     for (const auto& l : layouts_)
-      if (!panels_.data) panels_ = vnni_panels_of(l.weights, in_, out_);
+      if (!panels_.data && own_products) panels_ = vnni_panels_of(l.weights, in_, out_);
   }
 
   std::size_t weight_bytes() const override {
@@ -163,6 +180,58 @@ class Int8Linear final : public Linear::Impl {
   }
 
   void forward(const float* x, int m, float* y, Epilogue ep) override {
+    if (!panels_.data) return forward_onednn(x, m, y, ep);
+    for_each_share(m, kVnniChunk, [&](int row0, int rows) {
+      Scratch& sc = scratch();
+      quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in);
+      list_rows(sc.in, rows, sc.rows);
+      float* out = y + static_cast<std::size_t>(row0) * out_;
+      const auto sink = [&](const VnniBlock& b) { dequantize_block(b, sc.rows, sc.in, ep.activation, ep.accumulate, out); };
+      vnni_product(sc.rows.src.data(), sc.rows.tiles.data(), static_cast<int>(sc.rows.tiles.size()), panels_,
+                   VnniSink(sink));
+    });
+  }
+
+  // This layer's epilogue quantises each output row (after the activation) straight into the second
+  // layer's input planes: the f32 activation between the two layers stays in cache (a chunk of rows on
+  // the VNNI path, one row on oneDNN's).
+  void forward_mlp(const float* x, int m, Impl& second_impl, MlpActivation act, float* y, Epilogue ep) override {
+    auto* second = dynamic_cast<Int8Linear*>(&second_impl);
+    if (!second) return Impl::forward_mlp(x, m, second_impl, act, y, ep);
+    if (!panels_.data || !second->panels_.data) return forward_mlp_onednn(x, m, *second, act, y, ep);
+    const int mid = second->in_;
+    // Rows whose activated first-layer outputs (f32) take about 2 MB, so that they stay in cache until
+    // they are quantised; at least 64, or a wide layer's weights would be streamed again every few rows.
+    const int chunk = std::clamp(static_cast<int>((2u << 20) / (4u * out_)), 64, kVnniChunk);
+    for_each_share(m, chunk, [&](int row0, int rows) {
+      Scratch& sc = scratch();
+      quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in);
+      list_rows(sc.in, rows, sc.rows);
+      float* h = grown(sc.hidden, static_cast<std::size_t>(rows) * out_);
+      const auto first = [&](const VnniBlock& b) { dequantize_block(b, sc.rows, sc.in, Activation::None, false, h); };
+      vnni_product(sc.rows.src.data(), sc.rows.tiles.data(), static_cast<int>(sc.rows.tiles.size()), panels_,
+                   VnniSink(first));
+      second->bucket_for_rows(rows, sc.mid);
+      // Each element costs about three light passes here (the activation, two planes out).
+      for_each_row(rows, 3 * out_, [&](int r) {
+        float* t = h + static_cast<std::size_t>(r) * out_;
+        if (act == MlpActivation::SiluGate) silu_gate_in_place(t, mid);
+        else gelu_tanh_in_place(t, out_);
+        second->quantise_row(t, r, rows, sc.mid);
+      });
+      second->list_rows(sc.mid, rows, sc.mid_rows);
+      float* out = y + static_cast<std::size_t>(row0) * second->out_;
+      const auto sink = [&](const VnniBlock& b) {
+        second->dequantize_block(b, sc.mid_rows, sc.mid, ep.activation, ep.accumulate, out);
+      };
+      vnni_product(sc.mid_rows.src.data(), sc.mid_rows.tiles.data(), static_cast<int>(sc.mid_rows.tiles.size()),
+                   second->panels_, VnniSink(sink));
+    });
+  }
+
+ private:
+  // Where the CPU lacks AVX-512 VNNI or oneDNN chose another weight layout: its matmul, then the epilogue.
+  void forward_onednn(const float* x, int m, float* y, Epilogue ep) {
     dnnl::stream stream(dnnl_engine());
     Scratch& sc = scratch();
     for (int row0 = 0; row0 < m; row0 += chunk_) {
@@ -175,12 +244,8 @@ class Int8Linear final : public Linear::Impl {
     stream.wait();
   }
 
-  // This layer's epilogue quantises each output row (after the activation) straight into the second
-  // layer's input planes, in a row buffer that stays in cache: the f32 activation between the two layers
-  // is never written out and read back.
-  void forward_mlp(const float* x, int m, Impl& second_impl, MlpActivation act, float* y, Epilogue ep) override {
-    auto* second = dynamic_cast<Int8Linear*>(&second_impl);
-    if (!second) return Impl::forward_mlp(x, m, second_impl, act, y, ep);
+  void forward_mlp_onednn(const float* x, int m, Int8Linear& second_layer, MlpActivation act, float* y, Epilogue ep) {
+    Int8Linear* second = &second_layer;
     const int mid = second->in_;
     const int chunk = std::min(chunk_, second->chunk_);
     dnnl::stream stream(dnnl_engine());
@@ -215,7 +280,6 @@ class Int8Linear final : public Linear::Impl {
     stream.wait();
   }
 
- private:
   // Sizes the buffers of `rows` tokens' input (rows [0, rows) their first planes, [rows, 2 rows) their
   // residual planes, zero padding up to the bucket) and returns the bucket.
   int bucket_for_rows(int rows, QuantisedRows& in) const {
@@ -261,17 +325,99 @@ class Int8Linear final : public Linear::Impl {
     return b;
   }
 
+  // Token r's index among the residual planes (stacked after the first planes), or -1 when it has one plane.
+  int residual_index(const QuantisedRows& in, int r) const {
+    if (planes_ == 1) return -1;
+    return in.lo_of.empty() ? r : in.lo_of[r];
+  }
+
   // Token r's residual-plane products in acc, or nullptr when it has one plane.
   const std::int32_t* residual_of(const std::int32_t* acc, const QuantisedRows& in, int rows, int r) const {
-    if (planes_ == 1) return nullptr;
-    const int lo = in.lo_of.empty() ? r : in.lo_of[r];
+    const int lo = residual_index(in, r);
     return lo < 0 ? nullptr : acc + static_cast<std::size_t>(rows + lo) * out_;
   }
 
-  // The s32 products of `rows` quantised rows (padded with zero rows up to their bucket): a few rows (a
-  // decode step) on our VNNI loops over the same reordered weights, more on a oneDNN primitive.
+  // The rows of `rows` quantised tokens as the VNNI product reads them (RowList). Tiles are near-equal when
+  // every token has the same planes (20 one-plane rows as 5, 5, 5, 5), filled in order otherwise.
+  void list_rows(const QuantisedRows& in, int rows, RowList& l) const {
+    l.src.clear();
+    l.token.clear();
+    l.tiles.clear();
+    const std::uint8_t* q = in.q.data();
+    int with_residual = 0;
+    for (int r = 0; r < rows; ++r) {
+      l.src.push_back(q + static_cast<std::size_t>(r) * in_);
+      l.token.push_back(r);
+      if (const int lo = residual_index(in, r); lo >= 0) {
+        l.src.push_back(q + static_cast<std::size_t>(rows + lo) * in_);
+        l.token.push_back(r);
+        ++with_residual;
+      }
+    }
+    const int n = static_cast<int>(l.src.size());
+    if (with_residual == 0 || with_residual == rows) {
+      const int planes = with_residual ? 2 : 1, per_tile = kVnniTileRows / planes, count = (rows + per_tile - 1) / per_tile;
+      for (int i = 0, t0 = 0; i < count; ++i) {
+        const int tokens = rows / count + (i < rows % count);
+        l.tiles.push_back({t0 * planes, tokens * planes});
+        t0 += tokens;
+      }
+      return;
+    }
+    for (int i = 0; i < n;) {
+      int j = i;
+      while (j < n) {
+        const int next = j + 1 + (j + 1 < n && l.token[j + 1] == l.token[j]);
+        if (next - i > kVnniTileRows) break;
+        j = next;
+      }
+      l.tiles.push_back({i, j - i});
+      i = j;
+    }
+  }
+
+  // One block of the product of `l` into y (rows of out_ floats): zero points, scales, both planes of a
+  // token, bias, activation and residual, from L1.
+  void dequantize_block(const VnniBlock& b, const RowList& l, const QuantisedRows& in, Activation act,
+                        bool accumulate, float* y) const {
+    for (int i = 0; i < b.rows;) {
+      const int t = l.token[b.row0 + i];
+      const std::int32_t* hi = b.acc + static_cast<std::size_t>(i) * kVnniBlockStride;
+      const bool two = i + 1 < b.rows && l.token[b.row0 + i + 1] == t;
+      dequantize_planes(act, hi, two ? hi + kVnniBlockStride : nullptr, in.row_scales[t], in.zero_points[t],
+                        col_sums_.data() + b.col0, col_scales_.data() + b.col0, bias_.data() + b.col0, 0, b.cols,
+                        accumulate, y + static_cast<std::size_t>(t) * out_ + b.col0);
+      i += two ? 2 : 1;
+    }
+  }
+
+  // f(row0, rows) over [0, m) in chunks of at most `chunk` rows. Few rows (a decode step) run on the
+  // calling thread, whose products spread their columns over the team. Many rows are split into one share
+  // per thread, each thread running whole chunks of its own share (quantisation, product, epilogue) with
+  // no fork, join or barrier between the steps and its rows' data in its own cache.
+  template <typename F>
+  static void for_each_share(int m, int chunk, F&& f) {
+    const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (threads == 1 || m < kRowsPerShare * threads) {
+      for (int row0 = 0; row0 < m; row0 += chunk) f(row0, std::min(chunk, m - row0));
+      return;
+    }
+#pragma omp parallel
+    {
+      const int team = omp_get_num_threads(), i = omp_get_thread_num();
+      const int s0 = static_cast<int>(static_cast<long>(m) * i / team), s1 = static_cast<int>(static_cast<long>(m) * (i + 1) / team);
+      // Near-equal chunks of the share (300 rows as 100 x 3, not 128, 128, 44).
+      const int count = (s1 - s0 + chunk - 1) / chunk;
+      for (int c = 0, r0 = s0; c < count; ++c) {
+        const int rows = (s1 - s0) / count + (c < (s1 - s0) % count);
+        f(r0, rows);
+        r0 += rows;
+      }
+    }
+  }
+
+  // The s32 products of `rows` quantised rows (padded with zero rows up to their bucket) on a oneDNN primitive.
   void multiply(int rows, const std::uint8_t* q, std::int32_t* acc, dnnl::stream& stream) {
-    if (panels_.data && rows <= kVnniSmallRows) return vnni_small_product(q, rows, panels_, acc);
     Prim& p = primitive(bucket_for(rows));
     p.src.set_data_handle(const_cast<std::uint8_t*>(q));
     p.dst.set_data_handle(acc);
@@ -350,8 +496,8 @@ class Int8Linear final : public Linear::Impl {
 }  // namespace
 
 std::unique_ptr<Linear::Impl> make_int8_linear(std::span<const float> weight, int out, int in, std::span<const float> bias,
-                                               Int8Input input) {
-  return std::make_unique<Int8Linear>(weight, out, in, bias, input);
+                                               Int8Input input, bool own_products) {
+  return std::make_unique<Int8Linear>(weight, out, in, bias, input, own_products);
 }
 
 }  // namespace folio::engine::kernels

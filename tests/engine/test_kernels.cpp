@@ -16,6 +16,7 @@
 #include "engine/kernels/dnnl_context.hpp"
 #include "engine/kernels/gemm_vnni.hpp"
 #include "engine/kernels/linear.hpp"
+#include "engine/kernels/linear_impl.hpp"
 #include "engine/kernels/norms.hpp"
 #include "engine/kernels/quantize.hpp"
 #include "engine/kernels/pixel_shuffle.hpp"
@@ -558,7 +559,7 @@ BOOST_AUTO_TEST_CASE(small_m_vnni_product_is_exact_on_onednn_reordered_weights) 
       BOOST_TEST_MESSAGE("no AVX-512 VNNI or another weight layout here: the small-M product is not used");
       return;
     }
-    for (int m = 1; m <= k::kVnniSmallRows; m += m < 8 ? 1 : 5) {
+    for (int m = 1; m <= 40; m += m < 8 ? 1 : 5) {
       std::vector<std::uint8_t> x(std::size_t(m) * sz.k);
       for (auto& v : x) v = static_cast<std::uint8_t>(rng() % 256);
       std::vector<std::int32_t> got(std::size_t(m) * sz.n + 16, 12345);  // past the end must stay untouched
@@ -652,6 +653,49 @@ BOOST_AUTO_TEST_CASE(mlp_pairs_match_their_two_layers_run_apart) {
     const k::Linear first(w1, first_out, in, b1, k::Precision::F32), wrong(random_vector(std::size_t(out) * (hidden + 1), 66), out, hidden + 1, {}, k::Precision::F32);
     std::vector<float> x(in), y(out);
     BOOST_CHECK_THROW(first.forward_mlp(x.data(), 1, wrong, act, y.data()), folio::Error);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(own_vnni_products_give_what_onednns_matmul_gives_bit_for_bit) {
+  // int8 layers run their products on our VNNI loops (the epilogue taking each tile's block from L1) where
+  // the CPU allows, and on oneDNN's matmul elsewhere. The s32 products are exact either way and the epilogue
+  // is the same arithmetic, so every output must be equal: one and two planes, adaptive planes with some
+  // outlier tokens, plain layers and MLP pairs, row counts from a decode step's to several threads' chunks.
+  const int in = 67, hidden = 150, out = 45;
+  const auto w1 = random_vector(std::size_t(2 * hidden) * in, 91, 0.3f), b1 = random_vector(2 * hidden, 92, 0.1f);
+  const auto w2 = random_vector(std::size_t(out) * hidden, 93, 0.2f);
+  for (auto planes : {k::Int8Input::OnePlane, k::Int8Input::TwoPlanes, k::Int8Input::Adaptive}) {
+    const auto own1 = k::make_int8_linear(w1, 2 * hidden, in, b1, planes, true),
+               dnn1 = k::make_int8_linear(w1, 2 * hidden, in, b1, planes, false);
+    // The second layer of an MLP is never adaptive (linear_int8.cpp).
+    const auto second = planes == k::Int8Input::Adaptive ? k::Int8Input::TwoPlanes : planes;
+    const auto own2 = k::make_int8_linear(w2, out, hidden, {}, second, true),
+               dnn2 = k::make_int8_linear(w2, out, hidden, {}, second, false);
+    for (int m : {1, 2, 7, 20, 63, 64, 65, 130, 333, 700}) {
+      auto x = random_vector(std::size_t(m) * in, 94 + m);
+      for (int r = 0; r < m; r += 7) x[std::size_t(r) * in + 3] = 200.0f;  // outlier tokens: their second plane
+      for (auto act : {k::Activation::None, k::Activation::GeluTanh}) {
+        const auto y0 = random_vector(std::size_t(m) * 2 * hidden, 95);
+        auto a = y0, b = y0;
+        own1->forward(x.data(), m, a.data(), {act, true});
+        dnn1->forward(x.data(), m, b.data(), {act, true});
+        BOOST_TEST(a == b, "planes " << int(planes) << " m " << m << " act " << int(act));
+      }
+      for (auto act : {k::MlpActivation::GeluTanh, k::MlpActivation::SiluGate}) {
+        // GELU's MLP takes all 2 x hidden outputs: give its second layer that width.
+        const int mid = act == k::MlpActivation::SiluGate ? hidden : 2 * hidden;
+        const auto w3 = random_vector(std::size_t(out) * mid, 96, 0.2f);
+        const auto own3 = mid == hidden ? nullptr : k::make_int8_linear(w3, out, mid, {}, second, true),
+                   dnn3 = mid == hidden ? nullptr : k::make_int8_linear(w3, out, mid, {}, second, false);
+        auto& o2 = mid == hidden ? *own2 : *own3;
+        auto& d2 = mid == hidden ? *dnn2 : *dnn3;
+        const auto y0 = random_vector(std::size_t(m) * out, 97);
+        auto a = y0, b = y0;
+        own1->forward_mlp(x.data(), m, o2, act, a.data(), {k::Activation::None, true});
+        dnn1->forward_mlp(x.data(), m, d2, act, b.data(), {k::Activation::None, true});
+        BOOST_TEST(a == b, "mlp planes " << int(planes) << " m " << m << " act " << int(act));
+      }
+    }
   }
 }
 
