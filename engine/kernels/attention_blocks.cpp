@@ -762,9 +762,13 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
     tail_scores(in_rows.data() + r0, r1 - r0, k + static_cast<std::size_t>(g) * hd * kds + kr.tail_begin * kts, hd,
                 kds, kts, kr.tail, scale, out_rows.data() + r0);
   });
+  // Each row's index among the low weight planes that run (-1: none), as in run_item.
+  int* lo_of = grown(sc.lo_of, rows);
+  int lo_rows = 0;
   for (int r = 0; r < rows; ++r) {
     const KeyRanges& kr = ranges[(m0 + r) / group];
     float* row = row_all + r * row_len;
+    lo_of[r] = lo_rows++;
     const std::size_t at = static_cast<std::size_t>(r) * keys;
     const float a = products == AttentionProducts::Int8 ? sc.q_scale[r] * scale : scale;  // Q's scale in int8
     if (products == AttentionProducts::Int8 && avx512 && a > 0.0f && P > 0) {
@@ -776,7 +780,20 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       float mx = a * t_max;
       for (int j = 0; j < kr.tail; ++j) mx = std::max(mx, tail[j]);
       std::uint8_t* hi = static_cast<std::uint8_t*>(b.p) + at;
-      sums[r] = exp_planes_avx512(row, P, keys, mx / a, a, hi, hi + b.sn) + exp_shifted(tail, kr.tail, mx);
+      const float prefix_sum = exp_planes_avx512(row, P, keys, mx / a, a, hi, hi + b.sn);
+      const float tail_sum = exp_shifted(tail, kr.tail, mx);
+      sums[r] = prefix_sum + tail_sum;
+      if (!pk.vnni) continue;
+      // As in run_item: a flat row's prefix runs P·V on its high plane alone, normalised by the weights kept.
+      const std::uint64_t hi_sum = byte_sum_avx512(hi, keys);
+      if (high_plane_suffices(hi_sum, byte_sum_avx512(hi + b.sn, keys))) {
+        sums[r] = static_cast<float>(256.0 * static_cast<double>(hi_sum) / kWeightOne) + tail_sum;
+        lo_of[r] = -1;
+        --lo_rows;
+      } else if (lo_of[r] < r) {
+        std::uint8_t* const lo_planes = static_cast<std::uint8_t*>(b.p) + b.sn;
+        std::memcpy(lo_planes + static_cast<std::size_t>(lo_of[r]) * keys, lo_planes + at, keys);
+      }
       continue;
     }
     if (products == AttentionProducts::Int8)
@@ -808,10 +825,12 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
         break;
     }
   }
-  if (pk.vnni)
-    vnni_values(static_cast<const std::uint8_t*>(b.p), 2 * rows, keys, static_cast<const std::int8_t*>(b.v), hd,
+  if (pk.vnni) {  // the high planes, then the low planes that run
+    vnni_values(static_cast<const std::uint8_t*>(b.p), rows, keys, static_cast<const std::int8_t*>(b.v), hd,
                 static_cast<std::int32_t*>(b.o));
-  else
+    vnni_values(static_cast<const std::uint8_t*>(b.p) + b.sn, lo_rows, keys, static_cast<const std::int8_t*>(b.v), hd,
+                static_cast<std::int32_t*>(b.o) + b.qn);
+  } else
     values_product(*bp, b, products, rows, keys, hd);
   // Each row's prefix output, then its tail's values added and the whole normalised.
   thread_local std::vector<float> inv;
@@ -819,7 +838,7 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   for_each_run([&](int r0, int r1, const KeyRanges& kr) {
     for (int r = r0; r < r1; ++r) {
       out_rows[r] = out + static_cast<std::size_t>((m0 + r) / group) * s.out_stride + head_of(m0 + r) * hd;
-      output_row(b, products, pk, g, r, r, 1.0f, out_rows[r]);
+      output_row(b, products, pk, g, r, lo_of[r], 1.0f, out_rows[r]);
       in_rows[r] = row_all + r * row_len + P;
       inv[r] = 1.0f / sums[r];
     }

@@ -396,6 +396,45 @@ BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(int8_decode_attention_drops_the_low_weight_plane_only_where_it_is_safe) {
+  // The decode steps' packed-prefix attention takes the same per-row choice as long query runs: questions
+  // alternate between flat rows (scores 0.5 + 0.5 N(0, 1)), whose prefix runs on its high weight plane
+  // alone, and attention-sink rows (key 1 scores 9, the rest 0), which keep both; each has a tail of its own.
+  const int hd = 64, rows = 10, prefix = 700, capacity = 900;
+  k::AttentionShape s = dense_shape(rows, 1, 1, hd);
+  s.products = k::AttentionProducts::Int8;
+  const auto u = random_vector(capacity, 13);
+  const auto v = random_vector(std::size_t(capacity) * hd, 14);
+  std::vector<float> q(rows * hd, 0.0f), kk(std::size_t(capacity) * hd, 0.0f);
+  for (int r = 0; r < rows; ++r) q[r * hd + (r % 2)] = r % 2 ? 3.0f : 1.0f;
+  for (int j = 0; j < capacity; ++j) kk[std::size_t(j) * hd] = 0.5f + 0.5f * u[j];
+  kk[hd + 1] = 3.0f;
+  std::vector<k::KeyRanges> ranges;
+  for (int r = 0; r < rows; ++r) ranges.push_back({prefix, prefix + 20 * r, 1 + r});
+  std::vector<float> kt(std::size_t(hd) * capacity);
+  for (int j = 0; j < capacity; ++j)
+    for (int e = 0; e < hd; ++e) kt[std::size_t(e) * capacity + j] = kk[std::size_t(j) * hd + e];
+  auto st = s;
+  st.k_token_stride = 1;
+  st.k_dim_stride = capacity;
+  k::PackedKv packed;
+  auto ps = st;
+  ps.keys = prefix;
+  k::pack_kv(kt.data(), v.data(), ps, packed);
+  std::vector<float> out(rows * hd);
+  k::attention_ranges(q.data(), kt.data(), v.data(), st, ranges.data(), 1.0f, out.data(), &packed);
+  const auto ref = ranges_reference(q, kk, v, s, ranges, 1.0);
+  double worst_flat = 0, worst_sink = 0;
+  for (int r = 0; r < rows; ++r)
+    for (int t = 0; t < hd; ++t) {
+      double& worst = r % 2 ? worst_sink : worst_flat;
+      worst = std::max(worst, std::abs(out[r * hd + t] - ref[r * hd + t]));
+    }
+  BOOST_TEST_MESSAGE("worst flat " << worst_flat << ", sink " << worst_sink);
+  BOOST_TEST(worst_flat < 2e-3);
+  BOOST_TEST(worst_sink < 1.5e-2);
+}
+
 BOOST_AUTO_TEST_CASE(pixel_shuffle_is_transformers_reshape_chain) {
   // transformers' Idefics3Connector.pixel_shuffle on one frame, done literally with index arithmetic:
   // [n*n, D] -> view [n, n, D] -> view [n, n/s, D*s] -> permute(1,0,2) -> reshape [n/s, n/s, D*s*s]
