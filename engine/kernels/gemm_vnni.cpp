@@ -141,7 +141,7 @@ void vnni_product(const std::uint8_t* const* rows, const VnniTile* tiles, int ti
   }
 }
 
-void vnni_small_product(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc) {
+void vnni_product_s32(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc) {
   if (rows <= 0) return;
   std::vector<const std::uint8_t*> row(rows);
   for (int r = 0; r < rows; ++r) row[r] = src + static_cast<std::size_t>(r) * w.k;

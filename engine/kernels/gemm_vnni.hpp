@@ -65,6 +65,6 @@ void vnni_product(const std::uint8_t* const* rows, const VnniTile* tiles, int ti
 
 // acc[r, j] = sum_i src[r, i] * w[i, j] for r < rows (src rows `k` bytes apart, acc rows `n` apart):
 // exact, the same s32 values oneDNN's matmul gives (vnni_product on near-equal tiles, storing its blocks).
-void vnni_small_product(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc);
+void vnni_product_s32(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc);
 
 }  // namespace folio::engine::kernels

@@ -488,7 +488,7 @@ class Int8Linear final : public Linear::Impl {
   bool adaptive_ = false;  // the second plane only for tokens that need it (Int8Input::Adaptive)
   int chunk_ = kMaxRows;
   std::vector<Layout> layouts_;  // reordered weights, one per distinct layout the buckets need
-  VnniPanels panels_;            // one of them, when the small-M VNNI product can read it
+  VnniPanels panels_;            // one of them, when our VNNI products can read it (else oneDNN multiplies)
   std::map<int, Prim> cache_;
   std::mutex mutex_;
 };

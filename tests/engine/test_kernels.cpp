@@ -572,10 +572,10 @@ BOOST_AUTO_TEST_CASE(linear_int8_sweep_against_plain_loops) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(small_m_vnni_product_is_exact_on_onednn_reordered_weights) {
-  // The decode-sized u8 x s8 product reads the weights oneDNN reordered for its own matmul: every s32 must
-  // equal the integer sum, over odd k and n (partial groups of 4, partial 16-column vectors and 64-column
-  // panels), every row count it takes (row tiles of 1-6), one thread and the team.
+BOOST_AUTO_TEST_CASE(vnni_product_is_exact_on_onednn_reordered_weights) {
+  // Our u8 x s8 product reads the weights oneDNN reordered for its own matmul: every s32 must equal the
+  // integer sum, over odd k and n (partial groups of 4, partial 16-column vectors and 64-column panels),
+  // row counts from one tile of 1-6 rows to several, one thread and the team.
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
   struct Size {
@@ -595,14 +595,14 @@ BOOST_AUTO_TEST_CASE(small_m_vnni_product_is_exact_on_onednn_reordered_weights) 
     stream.wait();
     const auto panels = k::vnni_panels_of(reordered, sz.k, sz.n);
     if (!panels.data) {
-      BOOST_TEST_MESSAGE("no AVX-512 VNNI or another weight layout here: the small-M product is not used");
+      BOOST_TEST_MESSAGE("no AVX-512 VNNI or another weight layout here: our VNNI products are not used");
       return;
     }
     for (int m = 1; m <= 40; m += m < 8 ? 1 : 5) {
       std::vector<std::uint8_t> x(std::size_t(m) * sz.k);
       for (auto& v : x) v = static_cast<std::uint8_t>(rng() % 256);
       std::vector<std::int32_t> got(std::size_t(m) * sz.n + 16, 12345);  // past the end must stay untouched
-      k::vnni_small_product(x.data(), m, panels, got.data());
+      k::vnni_product_s32(x.data(), m, panels, got.data());
       std::size_t wrong = 0;
       for (int r = 0; r < m; ++r)
         for (int j = 0; j < sz.n; ++j) {
