@@ -32,6 +32,7 @@
 
 #include "engine/kernels/attention_tail.hpp"
 #include "engine/kernels/attention_vnni.hpp"
+#include "engine/kernels/prefetch.hpp"
 #include "engine/kernels/vector_math_avx512.hpp"
 #include "engine/kernels/dnnl_context.hpp"
 #include "engine/kernels/quantize.hpp"
@@ -644,6 +645,10 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   const std::size_t kg = static_cast<std::size_t>(g) * pk.padded;
   for (int r = 0; r < rows; ++r) {
     const std::size_t at = static_cast<std::size_t>(r) * keys;
+    // The row's output lines, written at the end of the item, come in meanwhile: stored cold, they had
+    // left the cache since the last layer and stalled the output loop on their misses.
+    const float* o_row = out + static_cast<std::size_t>(i0 + r) * s.out_stride + static_cast<std::size_t>(h) * hd;
+    for (int t = 0; t < hd; t += 16) prefetch_for_writing(o_row + t);
     lo_of[r] = lo_rows++;
     if (products == AttentionProducts::Int8 && avx512) {
       std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
