@@ -24,28 +24,12 @@ struct KvCache {
   }
 
   // Stores `rows` rows of [k | v] (each kv_width wide, rows `stride` floats apart) at cache rows
-  // first, first + 1, ...
-  // K dimension by dimension: each dimension's run of rows is contiguous in the cache (a prompt's rows
-  // one by one wrote every dimension's line of every row apart).
-  void store(int layer, const float* kv, int stride, int rows, int first) {
-    float* kl = k[layer].data() + first;
-    for (int c = 0; c < width; ++c) {
-      float* kc = kl + static_cast<std::size_t>(c) * capacity;
-      for (int r = 0; r < rows; ++r) kc[r] = kv[static_cast<std::size_t>(r) * stride + c];
-    }
-    for (int r = 0; r < rows; ++r)
-      std::copy_n(kv + static_cast<std::size_t>(r) * stride + width, width,
-                  v[layer].data() + static_cast<std::size_t>(first + r) * width);
-  }
+  // first, first + 1, ... K dimension by dimension: each dimension's run of rows is contiguous in the
+  // cache (a prompt's rows one by one wrote every dimension's line of every row apart).
+  void store(int layer, const float* kv, int stride, int rows, int first);
   // Row r at cache row slots[r].
-  void store(int layer, const float* kv, int stride, int rows, const int* slots) {
-    for (int r = 0; r < rows; ++r) store_row(layer, kv + static_cast<std::size_t>(r) * stride, slots[r]);
-  }
-  void store_row(int layer, const float* src, int slot) {
-    float* kl = k[layer].data();
-    for (int c = 0; c < width; ++c) kl[static_cast<std::size_t>(c) * capacity + slot] = src[c];
-    std::copy_n(src + width, width, v[layer].data() + static_cast<std::size_t>(slot) * width);
-  }
+  void store(int layer, const float* kv, int stride, int rows, const int* slots);
+  void store_row(int layer, const float* src, int slot);
 
   int capacity;
   int width;       // kv_heads * head_dim
