@@ -348,6 +348,26 @@ std::vector<double> ranges_reference(const std::vector<float>& q, const std::vec
   return ref;
 }
 
+// attention_ranges as a decode step runs it: K stored dimension-major as the cache keeps it (token-major in
+// kk), keys [0, prefix) packed once; returns the output rows (initialised to 42).
+std::vector<float> attention_over_packed_prefix(const std::vector<float>& q, const std::vector<float>& kk,
+                                                const std::vector<float>& v, const k::AttentionShape& s,
+                                                const std::vector<k::KeyRanges>& ranges, int prefix, int capacity,
+                                                float scale, k::PackedKv& packed) {
+  std::vector<float> kt(std::size_t(s.kv_stride) * capacity);
+  for (int j = 0; j < capacity; ++j)
+    for (int e = 0; e < s.kv_stride; ++e) kt[std::size_t(e) * capacity + j] = kk[std::size_t(j) * s.kv_stride + e];
+  auto st = s;
+  st.k_token_stride = 1;
+  st.k_dim_stride = capacity;
+  auto ps = st;
+  ps.keys = prefix;
+  k::pack_kv(kt.data(), v.data(), ps, packed);
+  std::vector<float> out(std::size_t(s.queries) * s.out_stride, 42.0f);
+  k::attention_ranges(q.data(), kt.data(), v.data(), st, ranges.data(), scale, out.data(), &packed);
+  return out;
+}
+
 BOOST_AUTO_TEST_CASE(attention_over_a_shared_prefix_and_own_tails) {
   // Four rows (say two questions, two steps each) over one cache: a 600-key shared prefix (several key
   // blocks) and tails of their own further on.
@@ -377,19 +397,9 @@ BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
       for (int r = 0; r < rows; ++r) ranges.push_back({prefix, prefix + 20 * r, 1 + (r * 23) % 70});
       const auto q = random_vector(rows * s.q_stride, 51), kk = random_vector(capacity * s.kv_stride, 52, 2.0f),
                  v = random_vector(capacity * s.kv_stride, 53);
-      std::vector<float> kt(std::size_t(s.kv_stride) * capacity);
-      for (int j = 0; j < capacity; ++j)
-        for (int e = 0; e < s.kv_stride; ++e) kt[std::size_t(e) * capacity + j] = kk[j * s.kv_stride + e];
-      auto st = s;
-      st.k_token_stride = 1;
-      st.k_dim_stride = capacity;
       k::PackedKv packed;
-      auto ps = st;
-      ps.keys = prefix;
-      k::pack_kv(kt.data(), v.data(), ps, packed);
+      const auto out = attention_over_packed_prefix(q, kk, v, s, ranges, prefix, capacity, 0.125f, packed);
       BOOST_TEST(packed.keys == prefix);
-      std::vector<float> out(rows * s.out_stride, 42.0f);
-      k::attention_ranges(q.data(), kt.data(), v.data(), st, ranges.data(), 0.125f, out.data(), &packed);
       BOOST_TEST(max_err(out, ranges_reference(q, kk, v, s, ranges, 0.125)) < tolerance,
                  "products " << int(products) << " rows " << rows << " head size " << hd);
       BOOST_TEST(packed.vnni == (products == k::AttentionProducts::Int8 && k::vnni_products_for(hd)));
@@ -411,18 +421,8 @@ BOOST_AUTO_TEST_CASE(int8_decode_attention_drops_the_low_weight_plane_only_where
   kk[hd + 1] = 3.0f;
   std::vector<k::KeyRanges> ranges;
   for (int r = 0; r < rows; ++r) ranges.push_back({prefix, prefix + 20 * r, 1 + r});
-  std::vector<float> kt(std::size_t(hd) * capacity);
-  for (int j = 0; j < capacity; ++j)
-    for (int e = 0; e < hd; ++e) kt[std::size_t(e) * capacity + j] = kk[std::size_t(j) * hd + e];
-  auto st = s;
-  st.k_token_stride = 1;
-  st.k_dim_stride = capacity;
   k::PackedKv packed;
-  auto ps = st;
-  ps.keys = prefix;
-  k::pack_kv(kt.data(), v.data(), ps, packed);
-  std::vector<float> out(rows * hd);
-  k::attention_ranges(q.data(), kt.data(), v.data(), st, ranges.data(), 1.0f, out.data(), &packed);
+  const auto out = attention_over_packed_prefix(q, kk, v, s, ranges, prefix, capacity, 1.0f, packed);
   const auto ref = ranges_reference(q, kk, v, s, ranges, 1.0);
   double worst_flat = 0, worst_sink = 0;
   for (int r = 0; r < rows; ++r)
