@@ -1,14 +1,16 @@
-// int8 linear layers: what keeps Debian's oneDNN 2.6 on its VNNI brgemm kernels (docs/engine.md):
-//  - weights quantised once to s8 with one scale per output channel, reordered into the layout the
-//    primitive chose (format_tag::any, compensation for s8 activations folded in by the reorder);
-//  - one primitive per row bucket (bucket_for; M fixed at creation, a partial chunk padded), raw s32
-//    output with no run-time scales (those drop oneDNN to slow paths);
+// int8 linear layers (docs/engine.md):
+//  - weights quantised once to s8 with one scale per output channel, reordered into the layout oneDNN's
+//    matmul chose (format_tag::any, compensation for s8 activations folded in by the reorder);
 //  - activations quantised per token (row) here as u8 (the native VNNI input type) with a zero point;
-//    optionally a second plane holds the rounding residual, stacked as twice the rows of one matmul, so the
-//    weights are still read once and the activations keep about 16 bits (the decoder uses it: with 8-bit
+//    optionally a second plane holds the rounding residual, multiplied as more rows of the same product, so
+//    the weights are still read once and the activations keep about 16 bits (the decoder uses it: with 8-bit
 //    activations its noise equals the weights' and the logits miss the accuracy gate);
-//  - our own epilogue removing the zero points (acc - zp * column sum of the weights), applying the
-//    scales, the bias, the activation and the residual add in one vectorised pass.
+//  - the products on our VNNI loops over those reordered weights (gemm_vnni.hpp), each tile's s32 block
+//    handed to our epilogue while in L1: zero points (acc - zp * column sum of the weights), scales, both
+//    planes, bias, activation and residual add in one vectorised pass;
+//  - elsewhere (no AVX-512 VNNI, another layout) oneDNN's matmul, kept on its brgemm kernels: one primitive
+//    per row bucket (bucket_for; M fixed at creation, a partial chunk padded), raw s32 output with no
+//    run-time scales (those drop oneDNN to slow paths), then the same epilogue over the s32 chunk.
 // Scratch buffers are per thread and only grow, so a decode step allocates nothing.
 #include <dnnl.hpp>
 #include <omp.h>
