@@ -88,10 +88,11 @@ void quantize_rows_s8(const float* x, int rows, int cols, int stride, std::int8_
 namespace folio::engine::kernels {
 namespace {
 
-// Returns the row's spread max(x, 0) - min(x, 0), which the adaptive planes below also need.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float quantize_row_u8(const float* x, int cols,
-                                                                                    std::uint8_t* q, float* scale,
-                                                                                    std::int32_t* zero_point) {
+// One token as u8 (and, with Planes, its residual plane `lo` in the same pass: see quantize.hpp). Returns
+// the row's spread max(x, 0) - min(x, 0), which the adaptive planes below also need.
+template <bool Planes>
+[[gnu::always_inline]] inline float quantize_u8(const float* x, int cols, std::uint8_t* q, std::uint8_t* lo_plane,
+                                                float* scale, std::int32_t* zero_point) {
   float lo = 0.0f, hi = 0.0f;
   for (int i = 0; i < cols; ++i) {
     lo = std::min(lo, x[i]);
@@ -102,9 +103,10 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float quanti
   if (s == 0.0f) {
     *zero_point = 0;
     std::fill(q, q + cols, std::uint8_t{0});
+    if constexpr (Planes) std::fill(lo_plane, lo_plane + cols, std::uint8_t{128});
     return 0.0f;
   }
-  const float inv = 1.0f / s;
+  const float inv = 1.0f / s, inv_lo = 255.0f / s;
   constexpr float kMagic = 12582912.0f;  // round half to even, vectorisable
   const float zp = (-lo * inv + kMagic) - kMagic;
   *zero_point = static_cast<std::int32_t>(zp);
@@ -113,9 +115,26 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float quanti
   for (int i = 0; i < cols; ++i) {
     // Clamped in integers: float min/max would keep the loop scalar.
     const int v = static_cast<int>((x[i] * inv + kMagic) - kMagic) + izp;
-    q[i] = static_cast<std::uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+    const int h = v < 0 ? 0 : (v > 255 ? 255 : v);
+    q[i] = static_cast<std::uint8_t>(h);
+    if constexpr (Planes) {  // residual_plane's arithmetic, on the value still in a register
+      const float r = x[i] - s * (static_cast<float>(h) - zp);
+      const int w = static_cast<int>((r * inv_lo + kMagic) - kMagic) + 128;
+      lo_plane[i] = static_cast<std::uint8_t>(w < 0 ? 0 : (w > 255 ? 255 : w));
+    }
   }
   return hi - lo;
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float quantize_row_u8(const float* x, int cols,
+                                                                                    std::uint8_t* q, float* scale,
+                                                                                    std::int32_t* zero_point) {
+  return quantize_u8<false>(x, cols, q, nullptr, scale, zero_point);
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_row_u8_planes(
+    const float* x, int cols, std::uint8_t* hi, std::uint8_t* lo, float* scale, std::int32_t* zero_point) {
+  quantize_u8<true>(x, cols, hi, lo, scale, zero_point);
 }
 
 }  // namespace
@@ -213,10 +232,8 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void residua
 void quantize_rows_u8_planes(const float* x, int rows, int cols, int stride, std::uint8_t* hi, std::uint8_t* lo,
                              float* scales, std::int32_t* zero_points) {
   for_each_row(rows, cols, [&](int r) {
-    const float* xr = x + static_cast<std::size_t>(r) * stride;
-    std::uint8_t* h = hi + static_cast<std::size_t>(r) * cols;
-    quantize_row_u8(xr, cols, h, scales + r, zero_points + r);
-    residual_plane(xr, cols, h, scales[r], zero_points[r], lo + static_cast<std::size_t>(r) * cols);
+    quantize_row_u8_planes(x + static_cast<std::size_t>(r) * stride, cols, hi + static_cast<std::size_t>(r) * cols,
+                           lo + static_cast<std::size_t>(r) * cols, scales + r, zero_points + r);
   });
 }
 
