@@ -94,17 +94,20 @@ Scratch& scratch() {
 }
 
 // y[r, n] (+)= act((acc[r, n] - zp * col_sum[n]) * row_scale * col_scale[n]
-//                  + (acc_lo[r, n] - 128 * col_sum[n]) * row_scale / 255 * col_scale[n] + bias[n]), over [c0, c1).
+//                  + (acc_lo[r, n] - 128 * col_sum[n]) * row_scale / 255 * col_scale[n] + bias[n]), over [c0, c1),
+// as (acc + acc_lo / 255 - col_sum (zp + 128 / 255)) (row_scale col_scale) + bias: float arithmetic only (an
+// integer multiply per element cost two of the loop's ten vector operations).
 template <Activation A, bool TwoPlanes, bool Accumulate>
 [[gnu::always_inline]] inline void dequantize_row(const std::int32_t* acc, const std::int32_t* acc_lo, float row_scale,
-                                                  std::int32_t zp, const std::int32_t* col_sum, const float* col_scale,
+                                                  std::int32_t zp, const float* col_sum, const float* col_scale,
                                                   const float* bias, int c0, int c1, float* y) {
-  const float lo_scale = row_scale / 255.0f;
+  const float offset = static_cast<float>(zp) + (TwoPlanes ? 128.0f / 255.0f : 0.0f);
 #pragma omp simd
   for (int n = c0; n < c1; ++n) {
-    float v = static_cast<float>(acc[n] - zp * col_sum[n]) * row_scale;
-    if constexpr (TwoPlanes) v += static_cast<float>(acc_lo[n] - 128 * col_sum[n]) * lo_scale;
-    v = v * col_scale[n] + bias[n];
+    float a = static_cast<float>(acc[n]);
+    if constexpr (TwoPlanes) a += static_cast<float>(acc_lo[n]) * (1.0f / 255.0f);
+    a -= col_sum[n] * offset;
+    float v = a * (row_scale * col_scale[n]) + bias[n];
     if constexpr (A == Activation::GeluTanh) v = gelu_tanh(v);
     if constexpr (A == Activation::Silu) v = silu(v);
     if constexpr (Accumulate) v += y[n];
@@ -114,7 +117,7 @@ template <Activation A, bool TwoPlanes, bool Accumulate>
 
 template <Activation A>
 [[gnu::always_inline]] inline void dequantize_activation(const std::int32_t* acc, const std::int32_t* acc_lo,
-                                                         float row_scale, std::int32_t zp, const std::int32_t* col_sum,
+                                                         float row_scale, std::int32_t zp, const float* col_sum,
                                                          const float* col_scale, const float* bias, int c0, int c1,
                                                          bool accumulate, float* y) {
   if (acc_lo) {
@@ -130,7 +133,7 @@ template <Activation A>
 // loop's invariants (activation, planes, residual add) are chosen once, outside it.
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequantize_planes(
     Activation activation, const std::int32_t* acc, const std::int32_t* acc_lo, float row_scale, std::int32_t zp,
-    const std::int32_t* col_sum, const float* col_scale, const float* bias, int c0, int c1, bool accumulate, float* y) {
+    const float* col_sum, const float* col_scale, const float* bias, int c0, int c1, bool accumulate, float* y) {
   switch (activation) {
     case Activation::None:
       return dequantize_activation<Activation::None>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1,
@@ -148,13 +151,16 @@ class Int8Linear final : public Linear::Impl {
  public:
   Int8Linear(std::span<const float> weight, int out, int in, std::span<const float> bias, Int8Input input,
              bool own_products)
-      : Impl(out, in, Precision::Int8), bias_(out, 0.0f), col_scales_(out), col_sums_(out, 0),
+      : Impl(out, in, Precision::Int8), bias_(out, 0.0f), col_scales_(out), col_sums_(out, 0.0f),
         planes_(input == Int8Input::OnePlane ? 1 : 2), adaptive_(input == Int8Input::Adaptive) {
     if (!bias.empty()) std::copy(bias.begin(), bias.end(), bias_.begin());
     std::vector<std::int8_t> q(static_cast<std::size_t>(out) * in);
     quantize_weights_s8(weight.data(), out, in, q.data(), col_scales_.data());
-    for (int n = 0; n < out; ++n)
-      for (int k = 0; k < in; ++k) col_sums_[n] += q[static_cast<std::size_t>(n) * in + k];
+    for (int n = 0; n < out; ++n) {
+      std::int32_t sum = 0;
+      for (int k = 0; k < in; ++k) sum += q[static_cast<std::size_t>(n) * in + k];
+      col_sums_[n] = static_cast<float>(sum);
+    }
     // Largest bucket whose s32 chunk fits the cache budget (at least 64 rows: smaller M loses speed).
     chunk_ = kMaxRows;
     while (chunk_ > 64 && static_cast<std::size_t>(chunk_) * out * 4 > kChunkBytes) chunk_ /= 2;
@@ -485,7 +491,7 @@ class Int8Linear final : public Linear::Impl {
   }
 
   std::vector<float> bias_, col_scales_;
-  std::vector<std::int32_t> col_sums_;
+  std::vector<float> col_sums_;  // of the s8 weights (exact: at most 127 x in_features)
   int planes_ = 1;        // activation planes per token (at most, when adaptive)
   bool adaptive_ = false;  // the second plane only for tokens that need it (Int8Input::Adaptive)
   int chunk_ = kMaxRows;

@@ -684,8 +684,11 @@ BOOST_AUTO_TEST_CASE(mlp_pairs_match_their_two_layers_run_apart) {
             num += (fused[i] - apart[i]) * double(fused[i] - apart[i]);
             den += (apart[i] - y0[i]) * double(apart[i] - y0[i]);
           }
-          // The same arithmetic in f32; int8 rounds the hidden row once either way (from the same f32 values).
-          BOOST_TEST(std::sqrt(num / den) < (precision == k::Precision::F32 ? 1e-6 : 1e-5),
+          // The same arithmetic in f32. int8 rounds the hidden row once either way, from values that differ
+          // by the SiLU gate's two implementations (a division here, a reciprocal estimate in forward_mlp;
+          // about 1e-7), which can flip a rounding of the requantised row: measured 2.5e-6 typically and
+          // 1.0e-5 at worst over these cases; a row mixed up would be off by far more than 1e-3.
+          BOOST_TEST(std::sqrt(num / den) < (precision == k::Precision::F32 ? 1e-6 : 3e-5),
                      "act " << int(act) << " precision " << int(precision) << " planes " << int(planes) << " m " << m);
         }
       }
