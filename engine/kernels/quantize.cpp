@@ -88,6 +88,15 @@ void quantize_rows_s8(const float* x, int rows, int cols, int stride, std::int8_
 namespace folio::engine::kernels {
 namespace {
 
+// The residual plane's value of x, whose first plane took the value h: the rounding residual
+// x - s (h - zp) in steps of s / 255 around 128 (inv_lo = 255 / s).
+[[gnu::always_inline]] inline std::uint8_t residual_u8(float x, int h, float s, float zp, float inv_lo) {
+  constexpr float kMagic = 12582912.0f;  // round half to even, vectorisable
+  const float r = x - s * (static_cast<float>(h) - zp);
+  const int w = static_cast<int>((r * inv_lo + kMagic) - kMagic) + 128;
+  return static_cast<std::uint8_t>(w < 0 ? 0 : (w > 255 ? 255 : w));
+}
+
 // One token as u8 (and, with Planes, its residual plane `lo` in the same pass: see quantize.hpp). Returns
 // the row's spread max(x, 0) - min(x, 0), which the adaptive planes below also need.
 template <bool Planes>
@@ -117,11 +126,7 @@ template <bool Planes>
     const int v = static_cast<int>((x[i] * inv + kMagic) - kMagic) + izp;
     const int h = v < 0 ? 0 : (v > 255 ? 255 : v);
     q[i] = static_cast<std::uint8_t>(h);
-    if constexpr (Planes) {  // residual_plane's arithmetic, on the value still in a register
-      const float r = x[i] - s * (static_cast<float>(h) - zp);
-      const int w = static_cast<int>((r * inv_lo + kMagic) - kMagic) + 128;
-      lo_plane[i] = static_cast<std::uint8_t>(w < 0 ? 0 : (w > 255 ? 255 : w));
-    }
+    if constexpr (Planes) lo_plane[i] = residual_u8(x[i], h, s, zp, inv_lo);  // h still in a register
   }
   return hi - lo;
 }
@@ -216,15 +221,10 @@ namespace {
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void residual_plane(const float* x, int cols,
                                                                                   const std::uint8_t* hi, float scale,
                                                                                   std::int32_t zp, std::uint8_t* lo) {
-  constexpr float kMagic = 12582912.0f;
   const float inv = scale > 0.0f ? 255.0f / scale : 0.0f;
   const float z = static_cast<float>(zp);
 #pragma omp simd
-  for (int i = 0; i < cols; ++i) {
-    const float r = x[i] - scale * (static_cast<float>(hi[i]) - z);
-    const int v = static_cast<int>((r * inv + kMagic) - kMagic) + 128;
-    lo[i] = static_cast<std::uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
-  }
+  for (int i = 0; i < cols; ++i) lo[i] = residual_u8(x[i], hi[i], scale, z, inv);
 }
 
 }  // namespace
