@@ -581,6 +581,30 @@ bool high_plane_suffices(std::uint64_t hi_sum, std::uint64_t lo_sum) {
   return 255.0 * static_cast<double>(lo_sum) < kTolerance * kTolerance * kept * kept;
 }
 
+// Row r of int8 softmax weights, just written in its two planes (row r of each, `keys` bytes), whose index
+// among the low planes kept so far is lo_of[r] (= lo_rows - 1): drops its low plane where the high plane
+// suffices, returning the weights kept (in the units of the exponentials), or moves its low plane down to
+// row lo_of[r], as P·V over the low planes that run reads them, and returns a negative value.
+float settle_low_plane(std::uint8_t* p8, std::size_t sn, int keys, int r, int* lo_of, int& lo_rows) {
+  const std::size_t at = static_cast<std::size_t>(r) * keys;
+  const std::uint64_t hi_sum = byte_sum_avx512(p8 + at, keys);
+  if (high_plane_suffices(hi_sum, byte_sum_avx512(p8 + sn + at, keys))) {
+    lo_of[r] = -1;
+    --lo_rows;
+    return static_cast<float>(256.0 * static_cast<double>(hi_sum) / kWeightOne);
+  }
+  if (lo_of[r] < r) std::memcpy(p8 + sn + static_cast<std::size_t>(lo_of[r]) * keys, p8 + sn + at, keys);
+  return -1.0f;
+}
+
+// P·V on the VNNI loops: the high planes of `rows` rows, then the `lo_rows` low planes that run.
+void vnni_plane_values(const ItemBuffers& b, int rows, int lo_rows, int keys, int hd) {
+  vnni_values(static_cast<const std::uint8_t*>(b.p), rows, keys, static_cast<const std::int8_t*>(b.v), hd,
+              static_cast<std::int32_t*>(b.o));
+  vnni_values(static_cast<const std::uint8_t*>(b.p) + b.sn, lo_rows, keys, static_cast<const std::int8_t*>(b.v), hd,
+              static_cast<std::int32_t*>(b.o) + b.qn);
+}
+
 // Row r of P·V as floats (int8: its planes, V's channel scales, the weights' unit), times `inv`. lo_row: the
 // row's index among the low-plane products, or -1 when it has only the high plane (then inv is over the
 // high-plane weights, in units of 256 / 65535).
@@ -656,14 +680,7 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
                                         pk.k_scale.data() + kg, sc.q_scale[r] * scale, visible_of(r), keys, row,
                                         p8 + at, p8 + b.sn + at);
       if (!pk.vnni) continue;
-      const std::uint64_t hi_sum = byte_sum_avx512(p8 + at, keys);
-      if (high_plane_suffices(hi_sum, byte_sum_avx512(p8 + b.sn + at, keys))) {
-        sums[r] = static_cast<float>(256.0 * static_cast<double>(hi_sum) / kWeightOne);
-        lo_of[r] = -1;
-        --lo_rows;
-      } else if (lo_of[r] < r) {
-        std::memcpy(p8 + b.sn + static_cast<std::size_t>(lo_of[r]) * keys, p8 + b.sn + at, keys);
-      }
+      if (const float kept = settle_low_plane(p8, b.sn, keys, r, lo_of, lo_rows); kept >= 0.0f) sums[r] = kept;
     } else if (products == AttentionProducts::Int8) {
       std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
       sums[r] = softmax_weights(products, nullptr, static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
@@ -675,11 +692,8 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
                                 visible_of(r), keys, row, static_cast<char*>(b.p) + at * elem, nullptr);
     }
   }
-  if (pk.vnni) {  // the high plane's real rows, then the low planes that run
-    vnni_values(static_cast<const std::uint8_t*>(b.p), rows, keys, static_cast<const std::int8_t*>(b.v), hd,
-                static_cast<std::int32_t*>(b.o));
-    vnni_values(static_cast<const std::uint8_t*>(b.p) + b.sn, lo_rows, keys, static_cast<const std::int8_t*>(b.v), hd,
-                static_cast<std::int32_t*>(b.o) + b.qn);
+  if (pk.vnni) {
+    vnni_plane_values(b, rows, lo_rows, keys, hd);
   } else {
     zero_weight_rows(b, products, keys, rows, rows_pad);
     values_product(*bp, b, products, rows_pad, keys, hd);
@@ -790,15 +804,8 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       sums[r] = prefix_sum + tail_sum;
       if (!pk.vnni) continue;
       // As in run_item: a flat row's prefix runs P·V on its high plane alone, normalised by the weights kept.
-      const std::uint64_t hi_sum = byte_sum_avx512(hi, keys);
-      if (high_plane_suffices(hi_sum, byte_sum_avx512(hi + b.sn, keys))) {
-        sums[r] = static_cast<float>(256.0 * static_cast<double>(hi_sum) / kWeightOne) + tail_sum;
-        lo_of[r] = -1;
-        --lo_rows;
-      } else if (lo_of[r] < r) {
-        std::uint8_t* const lo_planes = static_cast<std::uint8_t*>(b.p) + b.sn;
-        std::memcpy(lo_planes + static_cast<std::size_t>(lo_of[r]) * keys, lo_planes + at, keys);
-      }
+      const float kept = settle_low_plane(static_cast<std::uint8_t*>(b.p), b.sn, keys, r, lo_of, lo_rows);
+      if (kept >= 0.0f) sums[r] = kept + tail_sum;
       continue;
     }
     if (products == AttentionProducts::Int8)
@@ -830,12 +837,9 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
         break;
     }
   }
-  if (pk.vnni) {  // the high planes, then the low planes that run
-    vnni_values(static_cast<const std::uint8_t*>(b.p), rows, keys, static_cast<const std::int8_t*>(b.v), hd,
-                static_cast<std::int32_t*>(b.o));
-    vnni_values(static_cast<const std::uint8_t*>(b.p) + b.sn, lo_rows, keys, static_cast<const std::int8_t*>(b.v), hd,
-                static_cast<std::int32_t*>(b.o) + b.qn);
-  } else
+  if (pk.vnni)
+    vnni_plane_values(b, rows, lo_rows, keys, hd);
+  else
     values_product(*bp, b, products, rows, keys, hd);
   // Each row's prefix output, then its tail's values added and the whole normalised.
   thread_local std::vector<float> inv;
