@@ -191,7 +191,7 @@ class Int8Linear final : public Linear::Impl {
     if (!panels_.data) return forward_onednn(x, m, y, ep);
     for_each_share(m, kVnniChunk, [&](int row0, int rows) {
       Scratch& sc = scratch();
-      quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in);
+      quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in, false);
       list_rows(sc.in, rows, sc.rows);
       float* out = y + static_cast<std::size_t>(row0) * out_;
       const auto sink = [&](const VnniBlock& b) { dequantize_block(b, sc.rows, sc.in, ep.activation, ep.accumulate, out); };
@@ -213,13 +213,13 @@ class Int8Linear final : public Linear::Impl {
     const int chunk = std::clamp(static_cast<int>((2u << 20) / (4u * out_)), 64, kVnniChunk);
     for_each_share(m, chunk, [&](int row0, int rows) {
       Scratch& sc = scratch();
-      quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in);
+      quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in, false);
       list_rows(sc.in, rows, sc.rows);
       float* h = grown(sc.hidden, static_cast<std::size_t>(rows) * out_);
       const auto first = [&](const VnniBlock& b) { dequantize_block(b, sc.rows, sc.in, Activation::None, false, h); };
       vnni_product(sc.rows.src.data(), sc.rows.tiles.data(), static_cast<int>(sc.rows.tiles.size()), panels_,
                    VnniSink(first));
-      second->bucket_for_rows(rows, sc.mid);
+      second->bucket_for_rows(rows, sc.mid, false);
       // Each element costs about three light passes here (the activation, two planes out).
       for_each_row(rows, 3 * out_, [&](int r) {
         float* t = h + static_cast<std::size_t>(r) * out_;
@@ -244,7 +244,7 @@ class Int8Linear final : public Linear::Impl {
     Scratch& sc = scratch();
     for (int row0 = 0; row0 < m; row0 += chunk_) {
       const int rows = std::min(chunk_, m - row0);
-      const int b = quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in);
+      const int b = quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in, true);
       std::int32_t* acc = grown(sc.acc, static_cast<std::size_t>(b) * out_);
       multiply(rows + sc.in.residual_rows, sc.in.q.data(), acc, stream);
       epilogue(acc, sc.in, rows, ep, y + static_cast<std::size_t>(row0) * out_);
@@ -260,10 +260,10 @@ class Int8Linear final : public Linear::Impl {
     Scratch& sc = scratch();
     for (int row0 = 0; row0 < m; row0 += chunk) {
       const int rows = std::min(chunk, m - row0);
-      const int b = quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in);
+      const int b = quantise_input(x + static_cast<std::size_t>(row0) * in_, rows, sc.in, true);
       std::int32_t* acc = grown(sc.acc, static_cast<std::size_t>(std::max(b * out_, bucket_for(second->planes_ * rows) * second->out_)));
       multiply(rows + sc.in.residual_rows, sc.in.q.data(), acc, stream);
-      second->bucket_for_rows(rows, sc.mid);
+      second->bucket_for_rows(rows, sc.mid, true);
       const float* rs = sc.in.row_scales.data();
       const std::int32_t* zp = sc.in.zero_points.data();
       std::uint8_t* q2 = sc.mid.q.data();
@@ -289,9 +289,10 @@ class Int8Linear final : public Linear::Impl {
   }
 
   // Sizes the buffers of `rows` tokens' input (rows [0, rows) their first planes, [rows, 2 rows) their
-  // residual planes, zero padding up to the bucket) and returns the bucket.
-  int bucket_for_rows(int rows, QuantisedRows& in) const {
-    const int b = bucket_for(planes_ * rows);
+  // residual planes) and returns their row count: for oneDNN's primitives (`for_onednn`), padded with zero
+  // rows up to the row bucket; our VNNI products read the real rows only.
+  int bucket_for_rows(int rows, QuantisedRows& in, bool for_onednn) const {
+    const int b = for_onednn ? bucket_for(planes_ * rows) : planes_ * rows;
     grown(in.q, static_cast<std::size_t>(b) * in_);
     grown(in.row_scales, b);
     grown(in.zero_points, b);
@@ -314,8 +315,8 @@ class Int8Linear final : public Linear::Impl {
 
   // Sizes the buffers for the most rows the input can take and quantises it; the residual rows that were
   // written (all, some or none) follow the first planes.
-  int quantise_input(const float* x, int rows, QuantisedRows& in) const {
-    const int b = bucket_for_rows(rows, in);
+  int quantise_input(const float* x, int rows, QuantisedRows& in, bool for_onednn) const {
+    const int b = bucket_for_rows(rows, in, for_onednn);
     std::uint8_t* q = in.q.data();
     in.lo_of.clear();
     if (adaptive_) {
