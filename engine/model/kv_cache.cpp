@@ -33,10 +33,4 @@ void KvCache::store(int layer, const float* kv, int stride, int rows, const int*
                 v[layer].data() + static_cast<std::size_t>(slots[r]) * width);
 }
 
-void KvCache::store_row(int layer, const float* src, int slot) {
-  float* kl = k[layer].data();
-  for (int c = 0; c < width; ++c) kl[static_cast<std::size_t>(c) * capacity + slot] = src[c];
-  std::copy_n(src + width, width, v[layer].data() + static_cast<std::size_t>(slot) * width);
-}
-
 }  // namespace folio::engine

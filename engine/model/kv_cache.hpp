@@ -29,7 +29,6 @@ struct KvCache {
   void store(int layer, const float* kv, int stride, int rows, int first);
   // Row r at cache row slots[r].
   void store(int layer, const float* kv, int stride, int rows, const int* slots);
-  void store_row(int layer, const float* src, int slot);
 
   int capacity;
   int width;       // kv_heads * head_dim

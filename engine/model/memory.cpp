@@ -62,7 +62,7 @@ MemoryEstimate estimate_memory(const ModelConfig& c, kernels::Precision p, const
   const char* lin_what = int8 ? "linear weights, int8" : p == Precision::BF16 ? "linear weights, bf16" : "linear weights, f32";
   m.weights.push_back({"linear_weights", lin_what, lin * esize});
   if (int8) m.weights.push_back({"f32_linear_weights", "patch embedding and connector, f32", f32_lin * 4});
-  // int8: an f32 scale and an s32 column sum (the zero-point compensation) per output channel.
+  // int8: an f32 scale and an f32 column sum (the zero-point compensation) per output channel.
   if (int8) m.weights.push_back({"int8_scales_and_column_sums", "int8 per-channel scales and column sums", channels * 8});
   // The int8 layers keep an f32 bias for every output channel (zeros where the checkpoint has none).
   m.weights.push_back({"biases", "biases, f32", (int8 ? channels + f32_biased : biased) * 4});
