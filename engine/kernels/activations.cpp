@@ -11,9 +11,10 @@
 namespace folio::engine::kernels {
 namespace {
 
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void silu_gate_row(const float* g, int width, float* o) {
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void silu_gate_row(const float* g, const float* u,
+                                                                                   int n, float* o) {
 #pragma omp simd
-  for (int i = 0; i < width; ++i) o[i] = silu(g[i]) * g[width + i];
+  for (int i = 0; i < n; ++i) o[i] = silu(g[i]) * u[i];
 }
 
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void gelu_row(float* t, int n) {
@@ -50,13 +51,12 @@ FOLIO_AVX512 __m512 gelu16(__m512 x) {
 }
 #undef FOLIO_AVX512
 
-__attribute__((target("avx512f"))) void silu_gate_in_place_avx512(float* t, int width) {
+__attribute__((target("avx512f"))) void silu_gate_avx512(const float* g, const float* u, int n, float* o) {
   int i = 0;
-  for (; i + 16 <= width; i += 16)
-    _mm512_storeu_ps(t + i, _mm512_mul_ps(silu16(_mm512_loadu_ps(t + i)), _mm512_loadu_ps(t + width + i)));
-  if (i < width) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (width - i)) - 1);
-    _mm512_mask_storeu_ps(t + i, m, _mm512_mul_ps(silu16(_mm512_maskz_loadu_ps(m, t + i)), _mm512_maskz_loadu_ps(m, t + width + i)));
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(o + i, _mm512_mul_ps(silu16(_mm512_loadu_ps(g + i)), _mm512_loadu_ps(u + i)));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(silu16(_mm512_maskz_loadu_ps(m, g + i)), _mm512_maskz_loadu_ps(m, u + i)));
   }
 }
 
@@ -74,13 +74,16 @@ __attribute__((target("avx512f"))) void gelu_tanh_in_place_avx512(float* t, int 
 
 void silu_gate(const float* gate_up, int rows, int width, float* out) {
   for_each_row(rows, 3 * width, [&](int r) {
-    silu_gate_row(gate_up + static_cast<std::size_t>(r) * 2 * width, width, out + static_cast<std::size_t>(r) * width);
+    const float* g = gate_up + static_cast<std::size_t>(r) * 2 * width;
+    silu_gate_row(g, g + width, width, out + static_cast<std::size_t>(r) * width);
   });
 }
 
-void silu_gate_in_place(float* t, int width) {
-  if (has_avx512f()) return silu_gate_in_place_avx512(t, width);
-  silu_gate_row(t, width, t);
+void silu_gate_in_place(float* t, int width) { silu_gate_pairs(t, t + width, width, t); }
+
+void silu_gate_pairs(const float* gate, const float* up, int n, float* out) {
+  if (has_avx512f()) return silu_gate_avx512(gate, up, n, out);
+  silu_gate_row(gate, up, n, out);
 }
 
 void gelu_tanh_in_place(float* t, int n) {

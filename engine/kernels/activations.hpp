@@ -12,6 +12,9 @@ void silu_gate(const float* gate_up, int rows, int width, float* out);
 // (a vector division is the slowest instruction of the loop) and e^x a degree-5 polynomial: a few
 // float ulps, far below the int8 rounding that follows.
 void silu_gate_in_place(float* t, int width);
+// out[i] = silu(gate[i]) * up[i], with silu_gate_in_place's arithmetic (the same values, bit for bit): for
+// an int8 MLP whose epilogue gates each panel of gate columns with its up panel as they come.
+void silu_gate_pairs(const float* gate, const float* up, int n, float* out);
 void gelu_tanh_in_place(float* t, int n);
 
 }  // namespace folio::engine::kernels

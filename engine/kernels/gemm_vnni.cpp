@@ -14,7 +14,6 @@ namespace {
 using vnni::broadcast4;
 using vnni::dpbusd;
 
-constexpr int kPanelCols = 64;         // output columns per panel
 constexpr int kGroupBytes = 4 * 64;    // one group: 4 k x 64 columns
 // Below this many weight bytes a product stays on the calling thread (a team's fork costs more).
 constexpr long kMinParallelWeightBytes = 32768;
@@ -78,25 +77,31 @@ FOLIO_VNNI void tile(const Tile& t) {
   }
 }
 
-// The columns of 16-column vectors [u0, u1) for every tile: panel by panel, all tiles of a panel while it
-// is in cache, each tile's block handed to the sink from an L1 buffer.
+// The panel at position s of a product's panel order: in order, or (paired_from > 0) in pairs s / 2 and
+// s / 2 + paired_from, so that a gated MLP's gate panel and its up panel come one after the other.
+int visited_panel(int s, int paired_from) { return paired_from > 0 ? s / 2 + (s % 2) * paired_from : s; }
+
+// Positions [u0, u1) of 16-column vectors in the panel order, for every tile: panel by panel, all tiles of
+// a panel while it is in cache, each tile's block handed to the sink from an L1 buffer.
 void product_range(const std::uint8_t* const* rows, const VnniTile* tiles, int tile_count, const VnniPanels& w,
-                   const VnniSink& sink, int u0, int u1) {
+                   int paired_from, const VnniSink& sink, int u0, int u1) {
   alignas(64) std::int32_t block[kVnniTileRows * kVnniBlockStride];
   const int units = (w.n + 15) / 16;
   Tile t{};
   t.groups = w.k / 4;
   t.tail = w.k % 4;
   t.acc = block;
-  const std::size_t panel_bytes = static_cast<std::size_t>(w.k_padded) * kPanelCols;
+  const std::size_t panel_bytes = static_cast<std::size_t>(w.k_padded) * kVnniPanelCols;
   const int panel_lines = static_cast<int>((static_cast<std::size_t>(t.groups + (t.tail > 0)) * kGroupBytes) / 64);
   for (int u = u0; u < u1;) {
-    const int panel = u / 4, c0 = u % 4, c = std::min(4 - c0, u1 - u);
-    t.last_cols = u + c == units && w.n % 16 ? w.n % 16 : 16;
+    const int panel = visited_panel(u / 4, paired_from), c0 = u % 4, c = std::min(4 - c0, u1 - u);
+    const int first_unit = panel * 4 + c0;
+    t.last_cols = first_unit + c == units && w.n % 16 ? w.n % 16 : 16;
     const std::int8_t* panel_w = w.data + panel * panel_bytes + c0 * 64;
     const bool next = u + c < u1;  // this thread's next panel (whole groups of it: simpler, and harmless)
-    const char* next_w = reinterpret_cast<const char*>(w.data + (panel + 1) * panel_bytes);
-    VnniBlock out{0, 0, u * 16, std::min(c * 16, w.n - u * 16), block};
+    const char* next_w =
+        reinterpret_cast<const char*>(w.data + visited_panel(u / 4 + 1, paired_from) * panel_bytes);
+    VnniBlock out{0, 0, first_unit * 16, std::min(c * 16, w.n - first_unit * 16), block};
     for (int i = 0; i < tile_count; ++i) {
       const int l0 = static_cast<int>(static_cast<long>(panel_lines) * i / tile_count),
                 l1 = static_cast<int>(static_cast<long>(panel_lines) * (i + 1) / tile_count);
@@ -128,16 +133,20 @@ VnniPanels vnni_panels_of(const dnnl::memory& weights, int k, int n) {
 }
 
 void vnni_product(const std::uint8_t* const* rows, const VnniTile* tiles, int tile_count, const VnniPanels& w,
-                  const VnniSink& sink) {
+                  const VnniSink& sink, int paired_from) {
   if (tile_count <= 0) return;
   const int units = (w.n + 15) / 16;
   const bool parallel = !omp_in_parallel() && static_cast<long>(w.k) * w.n >= kMinParallelWeightBytes;
-  if (!parallel || omp_get_max_threads() == 1) return product_range(rows, tiles, tile_count, w, sink, 0, units);
+  if (!parallel || omp_get_max_threads() == 1)
+    return product_range(rows, tiles, tile_count, w, paired_from, sink, 0, units);
+  // Paired panels are split in whole pairs, so that each thread's sink sees both panels of its pairs.
+  const int step = paired_from > 0 ? 8 : 1, steps = (units + step - 1) / step;
 #pragma omp parallel
   {
     const int threads = omp_get_num_threads(), i = omp_get_thread_num();
-    product_range(rows, tiles, tile_count, w, sink, static_cast<int>(static_cast<long>(units) * i / threads),
-                  static_cast<int>(static_cast<long>(units) * (i + 1) / threads));
+    const int s0 = static_cast<int>(static_cast<long>(steps) * i / threads),
+              s1 = static_cast<int>(static_cast<long>(steps) * (i + 1) / threads);
+    product_range(rows, tiles, tile_count, w, paired_from, sink, std::min(units, s0 * step), std::min(units, s1 * step));
   }
 }
 

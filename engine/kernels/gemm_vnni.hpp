@@ -43,6 +43,8 @@ struct VnniBlock {
   const std::int32_t* acc = nullptr;
 };
 constexpr int kVnniBlockStride = 64;
+// Output columns per panel of the reordered weights (a block never spans two).
+constexpr int kVnniPanelCols = 64;
 
 // What takes each block while it is still in L1 (a layer's epilogue: scales, bias, activation, residual),
 // so that the s32 products are never written out and read back. Refers to `f`, which must outlive it.
@@ -59,9 +61,12 @@ class VnniSink {
 
 // Every tile's rows against every column: the columns split over the OpenMP team in 16-column units, or on
 // the calling thread alone inside a parallel region (a thread's own share of a long run of rows) or when
-// the weights are too few for a team. rows[i] points at row i's k u8 values.
+// the weights are too few for a team. rows[i] points at row i's k u8 values. The panels of 64 columns go
+// in order, or with paired_from > 0 (every panel whole, 2 x paired_from of them) in pairs: panel p, then
+// panel p + paired_from, both on the same thread, so that a gated MLP's sink gets each gate panel and then
+// its up panel while the gate panel's values are still in cache.
 void vnni_product(const std::uint8_t* const* rows, const VnniTile* tiles, int tile_count, const VnniPanels& w,
-                  const VnniSink& sink);
+                  const VnniSink& sink, int paired_from = 0);
 
 // acc[r, j] = sum_i src[r, i] * w[i, j] for r < rows (src rows `k` bytes apart, acc rows `n` apart):
 // exact, the same s32 values oneDNN's matmul gives (vnni_product on near-equal tiles, storing its blocks).

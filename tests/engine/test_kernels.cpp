@@ -660,8 +660,10 @@ BOOST_AUTO_TEST_CASE(mlp_pairs_match_their_two_layers_run_apart) {
   // forward_mlp (in int8 the first layer's epilogue quantises straight into the second's input) against
   // the same two layers run one after the other through f32 (the activation between them as each path
   // applies it), for both activations, one and two input
-  // planes, f32 and int8, and row counts across the layers' chunks; the residual is added once.
-  const int in = 40, hidden = 96, out = 24;
+  // planes, f32 and int8, and row counts across the layers' chunks; the residual is added once. A width of
+  // whole 64-column panels has int8's SiLU gate its halves panel by panel in the product's epilogue.
+  const int in = 40, out = 24;
+  for (const int hidden : {96, 128})
   for (auto act : {k::MlpActivation::GeluTanh, k::MlpActivation::SiluGate}) {
     const int first_out = act == k::MlpActivation::SiluGate ? 2 * hidden : hidden;
     const auto w1 = random_vector(std::size_t(first_out) * in, 61, 0.3f), b1 = random_vector(first_out, 62, 0.1f);
@@ -698,7 +700,8 @@ BOOST_AUTO_TEST_CASE(mlp_pairs_match_their_two_layers_run_apart) {
           }
           // The same arithmetic either way; int8 rounds the hidden row once either way, from the same values.
           BOOST_TEST(std::sqrt(num / den) < 1e-6,
-                     "act " << int(act) << " precision " << int(precision) << " planes " << int(planes) << " m " << m
+                     "hidden " << hidden << " act " << int(act) << " precision " << int(precision) << " planes "
+                                         << int(planes) << " m " << m
                                           << " error " << std::sqrt(num / den));
         }
       }
@@ -712,8 +715,10 @@ BOOST_AUTO_TEST_CASE(own_vnni_products_give_what_onednns_matmul_gives_bit_for_bi
   // int8 layers run their products on our VNNI loops (the epilogue taking each tile's block from L1) where
   // the CPU allows, and on oneDNN's matmul elsewhere. The s32 products are exact either way and the epilogue
   // is the same arithmetic, so every output must be equal: one and two planes, adaptive planes with some
-  // outlier tokens, plain layers and MLP pairs, row counts from a decode step's to several threads' chunks.
-  const int in = 67, hidden = 150, out = 45;
+  // outlier tokens, plain layers and MLP pairs, row counts from a decode step's to several threads' chunks,
+  // and SiLU halves of whole panels (gated panel by panel in the epilogue) or not.
+  const int in = 67, out = 45;
+  for (const int hidden : {150, 320}) {
   const auto w1 = random_vector(std::size_t(2 * hidden) * in, 91, 0.3f), b1 = random_vector(2 * hidden, 92, 0.1f);
   const auto w2 = random_vector(std::size_t(out) * hidden, 93, 0.2f);
   for (auto planes : {k::Int8Input::OnePlane, k::Int8Input::TwoPlanes, k::Int8Input::Adaptive}) {
@@ -745,9 +750,10 @@ BOOST_AUTO_TEST_CASE(own_vnni_products_give_what_onednns_matmul_gives_bit_for_bi
         auto a = y0, b = y0;
         own1->forward_mlp(x.data(), m, o2, act, a.data(), {k::Activation::None, true});
         dnn1->forward_mlp(x.data(), m, d2, act, b.data(), {k::Activation::None, true});
-        BOOST_TEST(a == b, "mlp planes " << int(planes) << " m " << m << " act " << int(act));
+        BOOST_TEST(a == b, "mlp hidden " << hidden << " planes " << int(planes) << " m " << m << " act " << int(act));
       }
     }
+  }
   }
 }
 
