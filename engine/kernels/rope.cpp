@@ -31,20 +31,30 @@ RopeAngles rope_angles(const int* positions, int rows, const std::vector<float>&
   return a;
 }
 
+namespace {
+
+// One row's heads rotated by its angles (cos c, sin s): compiled per ISA, since the build's baseline
+// (x86-64) would leave the loop on 4-lane SSE.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void rope_row(float* x, int heads, int half,
+                                                                            const float* c, const float* s) {
+  for (int h = 0; h < heads; ++h) {
+    float* v = x + static_cast<std::size_t>(h) * 2 * half;
+#pragma omp simd
+    for (int i = 0; i < half; ++i) {
+      const float a = v[i], b = v[i + half];
+      v[i] = a * c[i] - b * s[i];
+      v[i + half] = b * c[i] + a * s[i];
+    }
+  }
+}
+
+}  // namespace
+
 void apply_rope(float* x, int row_stride, int heads, const RopeAngles& angles) {
   const int half = angles.half;
   for_each_row(angles.rows, heads * 2 * half, [&](int r) {
-    const float* c = angles.cos.data() + static_cast<std::size_t>(r) * half;
-    const float* s = angles.sin.data() + static_cast<std::size_t>(r) * half;
-    for (int h = 0; h < heads; ++h) {
-      float* v = x + static_cast<std::size_t>(r) * row_stride + static_cast<std::size_t>(h) * 2 * half;
-#pragma omp simd
-      for (int i = 0; i < half; ++i) {
-        const float a = v[i], b = v[i + half];
-        v[i] = a * c[i] - b * s[i];
-        v[i + half] = b * c[i] + a * s[i];
-      }
-    }
+    rope_row(x + static_cast<std::size_t>(r) * row_stride, heads, half,
+             angles.cos.data() + static_cast<std::size_t>(r) * half, angles.sin.data() + static_cast<std::size_t>(r) * half);
   });
 }
 
