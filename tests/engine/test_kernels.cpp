@@ -535,6 +535,36 @@ BOOST_AUTO_TEST_CASE(quantiser_round_trip_is_within_half_a_step) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(weights_are_rounded_to_their_fitted_step_and_fit_no_worse_than_max_over_127) {
+  // Each weight row's s8 values are nearbyint(w / scale) clipped to +-127 (the vector rounding must agree
+  // with it on every weight), and the fitted scale's squared error is at most that of the plain max|w| / 127
+  // step.
+  for (int cols : {1, 15, 16, 67, 576}) {
+    const int rows = 9;
+    auto w = random_vector(std::size_t(rows) * cols, 41 + cols, 0.05f);
+    w[0] = 1.0f;  // an outlier row
+    for (int i = 1; i < cols; i += 3) w[std::size_t(2) * cols + i] = 0.5f * i;  // a row on a grid
+    std::fill(w.begin() + std::ptrdiff_t(3) * cols, w.begin() + std::ptrdiff_t(4) * cols, 0.0f);  // an all-zero row
+    std::vector<std::int8_t> q(w.size());
+    std::vector<float> scales(rows);
+    k::quantize_weights_s8(w.data(), rows, cols, q.data(), scales.data());
+    for (int r = 0; r < rows; ++r) {
+      const float* row = w.data() + std::size_t(r) * cols;
+      const float inv = scales[r] > 0 ? 1.0f / scales[r] : 0.0f;
+      float amax = 0;
+      for (int i = 0; i < cols; ++i) amax = std::max(amax, std::abs(row[i]));
+      double fitted = 0, plain = 0;
+      for (int i = 0; i < cols; ++i) {
+        const float expect = std::min(127.0f, std::max(-127.0f, std::nearbyint(row[i] * inv)));
+        BOOST_TEST(int(q[std::size_t(r) * cols + i]) == int(expect), "row " << r << " col " << i << " of " << cols);
+        fitted += std::pow(row[i] - q[std::size_t(r) * cols + i] * scales[r], 2);
+        if (amax > 0) plain += std::pow(row[i] - std::nearbyint(row[i] * 127.0f / amax) * (amax / 127.0f), 2);
+      }
+      BOOST_TEST(fitted <= plain * (1 + 1e-5) + 1e-30, "row " << r << " of " << cols);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(linear_int8_sweep_against_plain_loops) {
   // Relative L2 error of the whole output against the exact product: int8 weights and activations carry
   // about 1/254 relative error each, which over K terms averages to well under 2%.
