@@ -46,18 +46,18 @@ VisionEncoder::VisionEncoder(const VisionConfig& c, const WeightFiles& w, kernel
       post_ln_w_(load_tensor(w, "model.vision_model.post_layernorm.weight", {c.hidden_size})),
       post_ln_b_(load_tensor(w, "model.vision_model.post_layernorm.bias", {c.hidden_size})) {
   const std::int64_t d = c.hidden_size, i = c.intermediate_size;
-  for (int l = 0; l < c.num_layers; ++l) {
+  layers_ = build_layers<Layer>(c.num_layers, [&](int l) {
     const std::string pre = "model.vision_model.encoder.layers." + std::to_string(l) + ".";
     auto ld = [&](const std::string& n, std::vector<std::int64_t> s) { return load_tensor(w, pre + n, std::move(s)); };
     const auto qkv_w = stack_rows({ld("self_attn.q_proj.weight", {d, d}), ld("self_attn.k_proj.weight", {d, d}),
                                    ld("self_attn.v_proj.weight", {d, d})});
     const auto qkv_b = stack_rows({ld("self_attn.q_proj.bias", {d}), ld("self_attn.k_proj.bias", {d}),
                                    ld("self_attn.v_proj.bias", {d})});
-    layers_.push_back(Layer{ld("layer_norm1.weight", {d}), ld("layer_norm1.bias", {d}), ld("layer_norm2.weight", {d}),
-                            ld("layer_norm2.bias", {d}), Linear(qkv_w, static_cast<int>(3 * d), static_cast<int>(d), qkv_b, p),
-                            linear(w, pre + "self_attn.out_proj", d, d, p), linear(w, pre + "mlp.fc1", i, d, p),
-                            linear(w, pre + "mlp.fc2", d, i, p)});
-  }
+    return Layer{ld("layer_norm1.weight", {d}), ld("layer_norm1.bias", {d}), ld("layer_norm2.weight", {d}),
+                 ld("layer_norm2.bias", {d}), Linear(qkv_w, static_cast<int>(3 * d), static_cast<int>(d), qkv_b, p),
+                 linear(w, pre + "self_attn.out_proj", d, d, p), linear(w, pre + "mlp.fc1", i, d, p),
+                 linear(w, pre + "mlp.fc2", d, i, p)};
+  });
 }
 
 std::vector<float> VisionEncoder::forward(const float* pixel_values, int frames) const {

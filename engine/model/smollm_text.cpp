@@ -64,18 +64,18 @@ TextDecoder::TextDecoder(const TextConfig& c, const WeightFiles& w, kernels::Pre
   }
   const std::int64_t d = c.hidden_size, it = c.intermediate_size, q = static_cast<std::int64_t>(c.num_heads) * c.head_dim,
                      kv = static_cast<std::int64_t>(c.num_kv_heads) * c.head_dim;
-  for (int l = 0; l < c.num_layers; ++l) {
+  layers_ = build_layers<Layer>(c.num_layers, [&](int l) {
     const std::string pre = "model.text_model.layers." + std::to_string(l) + ".";
     auto ld = [&](const std::string& n, std::vector<std::int64_t> s) { return load_tensor(w, pre + n, std::move(s)); };
     const auto qkv = stack_rows({ld("self_attn.q_proj.weight", {q, d}), ld("self_attn.k_proj.weight", {kv, d}),
                                  ld("self_attn.v_proj.weight", {kv, d})});
     const auto gate_up = stack_rows({ld("mlp.gate_proj.weight", {it, d}), ld("mlp.up_proj.weight", {it, d})});
-    layers_.push_back(Layer{ld("input_layernorm.weight", {d}), ld("post_attention_layernorm.weight", {d}),
-                            Linear(qkv, static_cast<int>(q + 2 * kv), static_cast<int>(d), {}, p, kAdaptive),
-                            Linear(ld("self_attn.o_proj.weight", {d, q}), static_cast<int>(d), static_cast<int>(q), {}, p, kTwoPlanes),
-                            Linear(gate_up, static_cast<int>(2 * it), static_cast<int>(d), {}, p, kTwoPlanes),
-                            Linear(ld("mlp.down_proj.weight", {d, it}), static_cast<int>(d), static_cast<int>(it), {}, p, kTwoPlanes)});
-  }
+    return Layer{ld("input_layernorm.weight", {d}), ld("post_attention_layernorm.weight", {d}),
+                 Linear(qkv, static_cast<int>(q + 2 * kv), static_cast<int>(d), {}, p, kAdaptive),
+                 Linear(ld("self_attn.o_proj.weight", {d, q}), static_cast<int>(d), static_cast<int>(q), {}, p, kTwoPlanes),
+                 Linear(gate_up, static_cast<int>(2 * it), static_cast<int>(d), {}, p, kTwoPlanes),
+                 Linear(ld("mlp.down_proj.weight", {d, it}), static_cast<int>(d), static_cast<int>(it), {}, p, kTwoPlanes)};
+  });
 }
 
 KvCache TextDecoder::new_cache(int capacity) const {

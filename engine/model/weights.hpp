@@ -1,6 +1,8 @@
 // Reading the checkpoint's tensors by name into float32, with the shape the config implies checked.
 #pragma once
 
+#include <exception>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,5 +15,29 @@ std::vector<float> load_tensor(const WeightFiles& weights, const std::string& na
 
 // Rows of several [rows_i, cols] matrices stacked into one [sum rows_i, cols] (fused projections).
 std::vector<float> stack_rows(const std::vector<std::vector<float>>& parts);
+
+// Layers 0..n-1 as make(l) builds them, one layer per thread of the OpenMP team at a time: a layer's load
+// is mostly serial work (reading and converting its tensors, first touches of new memory, oneDNN's
+// reorders), and only its weights' quantisation had used both cores. Inside, the kernels' own parallel
+// loops run on their thread alone. Rethrows the error of the lowest layer that failed.
+template <typename Layer, typename Make>
+std::vector<Layer> build_layers(int n, Make&& make) {
+  std::vector<std::optional<Layer>> built(n);
+  std::vector<std::exception_ptr> errors(n);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int l = 0; l < n; ++l) {
+    try {
+      built[l].emplace(make(l));
+    } catch (...) {
+      errors[l] = std::current_exception();
+    }
+  }
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  std::vector<Layer> layers;
+  layers.reserve(n);
+  for (auto& b : built) layers.push_back(std::move(*b));
+  return layers;
+}
 
 }  // namespace folio::engine
