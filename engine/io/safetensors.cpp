@@ -322,13 +322,12 @@ void release_pages(const TensorInfo& t) {
   if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
-std::vector<float> to_f32(const TensorInfo& t) {
+void to_f32_into(const TensorInfo& t, float* out) {
   const std::size_t n = static_cast<std::size_t>(t.numel());
-  std::vector<float> out(n);
   const auto* p = reinterpret_cast<const unsigned char*>(t.bytes.data());
   switch (t.dtype) {
     case DType::F32:
-      std::memcpy(out.data(), p, n * 4);
+      std::memcpy(out, p, n * 4);
       break;
     case DType::BF16:
       for (std::size_t i = 0; i < n; ++i) {
@@ -343,6 +342,11 @@ std::vector<float> to_f32(const TensorInfo& t) {
       throw Error(ErrorKind::Model, std::string("dtype ") + dtype_name(t.dtype) + " cannot be read as float32",
                   {t.file, std::nullopt, "tensor " + t.name});
   }
+}
+
+std::vector<float> to_f32(const TensorInfo& t) {
+  std::vector<float> out(static_cast<std::size_t>(t.numel()));
+  to_f32_into(t, out.data());
   return out;
 }
 

@@ -90,5 +90,7 @@ void release_pages(const TensorInfo& t);
 
 // F32, F16 and BF16 converted to float32 (a copy). Throws folio::Error (Model) for other dtypes.
 std::vector<float> to_f32(const TensorInfo& t);
+// The same values written to out[0, numel).
+void to_f32_into(const TensorInfo& t, float* out);
 
 }  // namespace folio::engine

@@ -49,10 +49,10 @@ VisionEncoder::VisionEncoder(const VisionConfig& c, const WeightFiles& w, kernel
   layers_ = build_layers<Layer>(c.num_layers, [&](int l) {
     const std::string pre = "model.vision_model.encoder.layers." + std::to_string(l) + ".";
     auto ld = [&](const std::string& n, std::vector<std::int64_t> s) { return load_tensor(w, pre + n, std::move(s)); };
-    const auto qkv_w = stack_rows({ld("self_attn.q_proj.weight", {d, d}), ld("self_attn.k_proj.weight", {d, d}),
-                                   ld("self_attn.v_proj.weight", {d, d})});
-    const auto qkv_b = stack_rows({ld("self_attn.q_proj.bias", {d}), ld("self_attn.k_proj.bias", {d}),
-                                   ld("self_attn.v_proj.bias", {d})});
+    const auto qkv_w = load_stacked(w, {{pre + "self_attn.q_proj.weight", {d, d}}, {pre + "self_attn.k_proj.weight", {d, d}},
+                                        {pre + "self_attn.v_proj.weight", {d, d}}});
+    const auto qkv_b = load_stacked(w, {{pre + "self_attn.q_proj.bias", {d}}, {pre + "self_attn.k_proj.bias", {d}},
+                                        {pre + "self_attn.v_proj.bias", {d}}});
     return Layer{ld("layer_norm1.weight", {d}), ld("layer_norm1.bias", {d}), ld("layer_norm2.weight", {d}),
                  ld("layer_norm2.bias", {d}), Linear(qkv_w, static_cast<int>(3 * d), static_cast<int>(d), qkv_b, p),
                  linear(w, pre + "self_attn.out_proj", d, d, p), linear(w, pre + "mlp.fc1", i, d, p),

@@ -67,9 +67,9 @@ TextDecoder::TextDecoder(const TextConfig& c, const WeightFiles& w, kernels::Pre
   layers_ = build_layers<Layer>(c.num_layers, [&](int l) {
     const std::string pre = "model.text_model.layers." + std::to_string(l) + ".";
     auto ld = [&](const std::string& n, std::vector<std::int64_t> s) { return load_tensor(w, pre + n, std::move(s)); };
-    const auto qkv = stack_rows({ld("self_attn.q_proj.weight", {q, d}), ld("self_attn.k_proj.weight", {kv, d}),
-                                 ld("self_attn.v_proj.weight", {kv, d})});
-    const auto gate_up = stack_rows({ld("mlp.gate_proj.weight", {it, d}), ld("mlp.up_proj.weight", {it, d})});
+    const auto qkv = load_stacked(w, {{pre + "self_attn.q_proj.weight", {q, d}}, {pre + "self_attn.k_proj.weight", {kv, d}},
+                                      {pre + "self_attn.v_proj.weight", {kv, d}}});
+    const auto gate_up = load_stacked(w, {{pre + "mlp.gate_proj.weight", {it, d}}, {pre + "mlp.up_proj.weight", {it, d}}});
     return Layer{ld("input_layernorm.weight", {d}), ld("post_attention_layernorm.weight", {d}),
                  Linear(qkv, static_cast<int>(q + 2 * kv), static_cast<int>(d), {}, p, kAdaptive),
                  Linear(ld("self_attn.o_proj.weight", {d, q}), static_cast<int>(d), static_cast<int>(q), {}, p, kTwoPlanes),

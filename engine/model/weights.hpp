@@ -13,8 +13,13 @@ namespace folio::engine {
 // Throws folio::Error (Model) naming the tensor when it is missing or has another shape.
 std::vector<float> load_tensor(const WeightFiles& weights, const std::string& name, const std::vector<std::int64_t>& shape);
 
-// Rows of several [rows_i, cols] matrices stacked into one [sum rows_i, cols] (fused projections).
-std::vector<float> stack_rows(const std::vector<std::vector<float>>& parts);
+// Several tensors' rows stacked into one (fused projections: [rows_i, cols] into [sum rows_i, cols]),
+// each converted straight into its place: no copy of the parts is held beside the stack.
+struct StackedPart {
+  std::string name;
+  std::vector<std::int64_t> shape;
+};
+std::vector<float> load_stacked(const WeightFiles& weights, const std::vector<StackedPart>& parts);
 
 // Layers 0..n-1 as make(l) builds them, one layer per thread of the OpenMP team at a time: a layer's load
 // is mostly serial work (reading and converting its tensors, first touches of new memory, oneDNN's
