@@ -16,12 +16,6 @@ namespace {
 
 using kernels::grown;
 
-Linear linear(const WeightFiles& w, const std::string& prefix, std::int64_t out, std::int64_t in, kernels::Precision p) {
-  const auto weight = load_tensor(w, prefix + ".weight", {out, in});
-  const auto bias = load_tensor(w, prefix + ".bias", {out});
-  return Linear(weight, static_cast<int>(out), static_cast<int>(in), bias, p);
-}
-
 // Frames per encoder pass. One frame is already 729-1024 rows, more than a linear layer's row chunk, so
 // larger passes gain nothing and only hold more activation memory.
 constexpr int kFramesPerPass = 1;
@@ -46,17 +40,25 @@ VisionEncoder::VisionEncoder(const VisionConfig& c, const WeightFiles& w, kernel
       post_ln_w_(load_tensor(w, "model.vision_model.post_layernorm.weight", {c.hidden_size})),
       post_ln_b_(load_tensor(w, "model.vision_model.post_layernorm.bias", {c.hidden_size})) {
   const std::int64_t d = c.hidden_size, i = c.intermediate_size;
-  layers_ = build_layers<Layer>(c.num_layers, [&](int l) {
+  layers_ = build_layers<Layer>(c.num_layers, [&](int l, std::vector<float>& staging) {
     const std::string pre = "model.vision_model.encoder.layers." + std::to_string(l) + ".";
     auto ld = [&](const std::string& n, std::vector<std::int64_t> s) { return load_tensor(w, pre + n, std::move(s)); };
-    const auto qkv_w = load_stacked(w, {{pre + "self_attn.q_proj.weight", {d, d}}, {pre + "self_attn.k_proj.weight", {d, d}},
-                                        {pre + "self_attn.v_proj.weight", {d, d}}});
-    const auto qkv_b = load_stacked(w, {{pre + "self_attn.q_proj.bias", {d}}, {pre + "self_attn.k_proj.bias", {d}},
-                                        {pre + "self_attn.v_proj.bias", {d}}});
+    // Each projection's weights from the thread's staging buffer, one after the other.
+    auto linear = [&](const std::vector<std::string>& names, std::int64_t out, std::int64_t in) {
+      std::vector<StackedPart> weights, biases;
+      for (const auto& n : names) {
+        weights.push_back({pre + n + ".weight", {out / static_cast<std::int64_t>(names.size()), in}});
+        biases.push_back({pre + n + ".bias", {out / static_cast<std::int64_t>(names.size())}});
+      }
+      const std::span<const float> weight = load_stacked(w, weights, staging);
+      return Linear(weight, static_cast<int>(out), static_cast<int>(in), load_stacked(w, biases), p);
+    };
+    Linear qkv = linear({"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"}, 3 * d, d);
+    Linear out = linear({"self_attn.out_proj"}, d, d);
+    Linear fc1 = linear({"mlp.fc1"}, i, d);
+    Linear fc2 = linear({"mlp.fc2"}, d, i);
     return Layer{ld("layer_norm1.weight", {d}), ld("layer_norm1.bias", {d}), ld("layer_norm2.weight", {d}),
-                 ld("layer_norm2.bias", {d}), Linear(qkv_w, static_cast<int>(3 * d), static_cast<int>(d), qkv_b, p),
-                 linear(w, pre + "self_attn.out_proj", d, d, p), linear(w, pre + "mlp.fc1", i, d, p),
-                 linear(w, pre + "mlp.fc2", d, i, p)};
+                 ld("layer_norm2.bias", {d}), std::move(qkv), std::move(out), std::move(fc1), std::move(fc2)};
   });
 }
 

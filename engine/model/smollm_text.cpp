@@ -64,17 +64,21 @@ TextDecoder::TextDecoder(const TextConfig& c, const WeightFiles& w, kernels::Pre
   }
   const std::int64_t d = c.hidden_size, it = c.intermediate_size, q = static_cast<std::int64_t>(c.num_heads) * c.head_dim,
                      kv = static_cast<std::int64_t>(c.num_kv_heads) * c.head_dim;
-  layers_ = build_layers<Layer>(c.num_layers, [&](int l) {
+  layers_ = build_layers<Layer>(c.num_layers, [&](int l, std::vector<float>& staging) {
     const std::string pre = "model.text_model.layers." + std::to_string(l) + ".";
-    auto ld = [&](const std::string& n, std::vector<std::int64_t> s) { return load_tensor(w, pre + n, std::move(s)); };
-    const auto qkv = load_stacked(w, {{pre + "self_attn.q_proj.weight", {q, d}}, {pre + "self_attn.k_proj.weight", {kv, d}},
-                                      {pre + "self_attn.v_proj.weight", {kv, d}}});
-    const auto gate_up = load_stacked(w, {{pre + "mlp.gate_proj.weight", {it, d}}, {pre + "mlp.up_proj.weight", {it, d}}});
-    return Layer{ld("input_layernorm.weight", {d}), ld("post_attention_layernorm.weight", {d}),
-                 Linear(qkv, static_cast<int>(q + 2 * kv), static_cast<int>(d), {}, p, kAdaptive),
-                 Linear(ld("self_attn.o_proj.weight", {d, q}), static_cast<int>(d), static_cast<int>(q), {}, p, kTwoPlanes),
-                 Linear(gate_up, static_cast<int>(2 * it), static_cast<int>(d), {}, p, kTwoPlanes),
-                 Linear(ld("mlp.down_proj.weight", {d, it}), static_cast<int>(d), static_cast<int>(it), {}, p, kTwoPlanes)};
+    // Each projection from the thread's staging buffer, one after the other.
+    auto linear = [&](std::vector<StackedPart> parts, std::int64_t out, std::int64_t in, kernels::Int8Input input) {
+      for (auto& part : parts) part.name = pre + part.name;
+      return Linear(load_stacked(w, parts, staging), static_cast<int>(out), static_cast<int>(in), {}, p, input);
+    };
+    Linear qkv = linear({{"self_attn.q_proj.weight", {q, d}}, {"self_attn.k_proj.weight", {kv, d}},
+                         {"self_attn.v_proj.weight", {kv, d}}},
+                        q + 2 * kv, d, kAdaptive);
+    Linear o = linear({{"self_attn.o_proj.weight", {d, q}}}, d, q, kTwoPlanes);
+    Linear gate_up = linear({{"mlp.gate_proj.weight", {it, d}}, {"mlp.up_proj.weight", {it, d}}}, 2 * it, d, kTwoPlanes);
+    Linear down = linear({{"mlp.down_proj.weight", {d, it}}}, d, it, kTwoPlanes);
+    return Layer{load_tensor(w, pre + "input_layernorm.weight", {d}), load_tensor(w, pre + "post_attention_layernorm.weight", {d}),
+                 std::move(qkv), std::move(o), std::move(gate_up), std::move(down)};
   });
 }
 

@@ -29,21 +29,46 @@ std::vector<float> load_tensor(const WeightFiles& weights, const std::string& na
   return values;
 }
 
-std::vector<float> load_stacked(const WeightFiles& weights, const std::vector<StackedPart>& parts) {
-  std::vector<const TensorInfo*> tensors;
+namespace {
+
+// The parts' tensors (shapes checked) and their total number of values.
+std::size_t stacked_tensors(const WeightFiles& weights, const std::vector<StackedPart>& parts,
+                            std::vector<const TensorInfo*>& tensors) {
   std::size_t total = 0;
   for (const auto& p : parts) {
     tensors.push_back(&checked(weights, p.name, p.shape));
     total += static_cast<std::size_t>(tensors.back()->numel());
   }
-  std::vector<float> out(total);
-  std::size_t at = 0;
+  return total;
+}
+
+void convert_stacked(const std::vector<const TensorInfo*>& tensors, float* out) {
   for (const TensorInfo* t : tensors) {
-    to_f32_into(*t, out.data() + at);
+    to_f32_into(*t, out);
     release_pages(*t);
-    at += static_cast<std::size_t>(t->numel());
+    out += static_cast<std::size_t>(t->numel());
   }
+}
+
+}  // namespace
+
+std::vector<float> load_stacked(const WeightFiles& weights, const std::vector<StackedPart>& parts) {
+  std::vector<const TensorInfo*> tensors;
+  std::vector<float> out(stacked_tensors(weights, parts, tensors));
+  convert_stacked(tensors, out.data());
   return out;
+}
+
+std::span<const float> load_stacked(const WeightFiles& weights, const std::vector<StackedPart>& parts,
+                                   std::vector<float>& staging) {
+  std::vector<const TensorInfo*> tensors;
+  const std::size_t total = stacked_tensors(weights, parts, tensors);
+  if (staging.size() < total) {
+    staging = {};  // the old buffer goes before the new one is touched
+    staging.resize(total);
+  }
+  convert_stacked(tensors, staging.data());
+  return {staging.data(), total};
 }
 
 }  // namespace folio::engine
