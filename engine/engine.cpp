@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "engine/kernels/bf16_speed.hpp"
+#include "engine/kernels/softmax.hpp"
 #include "engine/model/connector.hpp"
 #include "engine/model/siglip_vision.hpp"
 #include "engine/model/smollm_text.hpp"
@@ -31,13 +32,6 @@ class ThreadScope {
  private:
   int previous_;
 };
-
-float log_softmax_at(std::span<const float> logits, int index) {
-  const float mx = *std::max_element(logits.begin(), logits.end());
-  double sum = 0;
-  for (float l : logits) sum += std::exp(static_cast<double>(l - mx));
-  return static_cast<float>(logits[index] - mx - std::log(sum));
-}
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r\n");
@@ -123,9 +117,9 @@ class Engine::Impl {
         break;
       }
       const std::vector<float> logits = text.logits(last.data() + last.size() - d);
-      const int best = pick(logits, o);
+      const auto [best, logprob] = choose(logits.data(), 1, o).front();
       a.token_ids.push_back(best);
-      a.token_logprobs.push_back(log_softmax_at(logits, best));
+      a.token_logprobs.push_back(logprob);
       if (is_stop(best)) {
         a.stop_reason = "eos";
         break;
@@ -142,18 +136,28 @@ class Engine::Impl {
 
   bool is_stop(int id) const { return std::binary_search(stop.begin(), stop.end(), id); }
 
-  // Greedy choice; with ignore_eos the end tokens are never chosen (fixed-length replays).
-  int pick(std::span<const float> logits, const GenerateOptions& o) const {
-    int best = -1;
-    float best_v = -std::numeric_limits<float>::infinity();
-    for (int v = 0; v < static_cast<int>(logits.size()); ++v) {
-      if (o.ignore_eos && is_stop(v)) continue;
-      if (logits[v] > best_v) {
-        best_v = logits[v];
-        best = v;
-      }
+  // The greedy token of each of `rows` rows of logits and its log-probability; with ignore_eos the end
+  // tokens are never chosen (fixed-length replays).
+  std::vector<std::pair<int, float>> choose(const float* logits, int rows, const GenerateOptions& o) const {
+    const int vocab = files.config.text.vocab_size;
+    std::vector<int> token(rows);
+    std::vector<float> logprob(rows);
+    kernels::greedy_tokens(logits, rows, vocab, token.data(), logprob.data());
+    std::vector<std::pair<int, float>> out(rows);
+    for (int r = 0; r < rows; ++r) {
+      const float* row = logits + static_cast<std::size_t>(r) * vocab;
+      out[r] = {token[r], logprob[r]};
+      if (!o.ignore_eos || !is_stop(token[r])) continue;
+      int best = -1;
+      float best_v = -std::numeric_limits<float>::infinity();
+      for (int v = 0; v < vocab; ++v)
+        if (!is_stop(v) && row[v] > best_v) {
+          best_v = row[v];
+          best = v;
+        }
+      out[r] = {best, kernels::log_softmax_at(row, vocab, best)};
     }
-    return best;
+    return out;
   }
 
   std::string answer_text(const std::vector<int>& ids) const {
@@ -312,9 +316,9 @@ std::vector<Answer> Engine::answer(const PageEncoding& page, std::span<const std
   for (auto& a : out) a.stop_reason = "max_new_tokens";
   std::vector<int> active(Q);
   for (int q = 0; q < Q; ++q) active[q] = q;
-  const int vocab = impl_->files.config.text.vocab_size;
   while (!active.empty()) {
     const std::vector<float> logits = impl_->text.logits_rows(last.data(), static_cast<int>(active.size()));
+    const auto chosen = impl_->choose(logits.data(), static_cast<int>(active.size()), o);
     const bool cancelled = o.cancel && o.cancel();
     std::vector<int> next_active, next_ids;
     for (std::size_t r = 0; r < active.size(); ++r) {
@@ -323,10 +327,9 @@ std::vector<Answer> Engine::answer(const PageEncoding& page, std::span<const std
         a.stop_reason = "cancelled";
         continue;
       }
-      const std::span<const float> row(logits.data() + r * vocab, vocab);
-      const int best = impl_->pick(row, o);
+      const auto [best, logprob] = chosen[r];
       a.token_ids.push_back(best);
-      a.token_logprobs.push_back(log_softmax_at(row, best));
+      a.token_logprobs.push_back(logprob);
       if (impl_->is_stop(best)) {
         a.stop_reason = "eos";
         continue;

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "engine/kernels/bf16_speed.hpp"
+#include "engine/kernels/softmax.hpp"
 #include "engine/model/connector.hpp"
 #include "engine/model/siglip_vision.hpp"
 #include "engine/model/smollm_text.hpp"
@@ -120,7 +121,11 @@ ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles
       for (int q = 0; q < questions; ++q) place(p, sids, q, o.question_tokens + s);
       auto x = text.embed(sids);
       text.forward(x, p, cache);
-      text.logits_rows(x.data(), questions);
+      // The step's choice of tokens too, as the engine's decoding makes it.
+      const std::vector<float> logits = text.logits_rows(x.data(), questions);
+      std::vector<int> chosen(questions);
+      std::vector<float> logprob(questions);
+      kernels::greedy_tokens(logits.data(), questions, config.text.vocab_size, chosen.data(), logprob.data());
     }
   };
   suffixes(Q);

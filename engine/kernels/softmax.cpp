@@ -1,5 +1,9 @@
 #include "engine/kernels/softmax.hpp"
 
+#include <cmath>
+#include <cstddef>
+
+#include "engine/kernels/parallel.hpp"
 #include "engine/kernels/vector_math.hpp"
 
 namespace folio::engine::kernels {
@@ -15,8 +19,47 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) ExpSum exp_m
   return {mx, sum};
 }
 
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float max_of(const float* x, int n) {
+  float mx = x[0];
+  for (int i = 1; i < n; ++i) mx = mx > x[i] ? mx : x[i];
+  return mx;
+}
+
+// The lowest index holding `value` (as a min reduction, which vectorises where an early exit would not).
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) int first_index_of(const float* x, int n,
+                                                                                   float value) {
+  int first = n;
+#pragma omp simd reduction(min : first)
+  for (int i = 0; i < n; ++i) first = x[i] == value && i < first ? i : first;
+  return first;
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float sum_exp_minus(const float* x, int n,
+                                                                                    float mx) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int i = 0; i < n; ++i) sum += exp_approx(x[i] - mx);
+  return sum;
+}
+
 }  // namespace
 
 ExpSum exp_minus_max(float* x, int n) { return exp_minus_max_impl(x, n); }
+
+int argmax(const float* x, int n) { return first_index_of(x, n, max_of(x, n)); }
+
+float log_softmax_at(const float* x, int n, int index) {
+  const float mx = max_of(x, n);
+  return x[index] - mx - std::log(sum_exp_minus(x, n, mx));
+}
+
+void greedy_tokens(const float* logits, int rows, int vocab, int* token, float* logprob) {
+  for_each_row(rows, 8 * vocab, [&](int r) {
+    const float* x = logits + static_cast<std::size_t>(r) * vocab;
+    const float mx = max_of(x, vocab);
+    token[r] = first_index_of(x, vocab, mx);
+    logprob[r] = -std::log(sum_exp_minus(x, vocab, mx));  // x[token] - mx is 0
+  });
+}
 
 }  // namespace folio::engine::kernels

@@ -11,4 +11,13 @@ struct ExpSum {
 };
 ExpSum exp_minus_max(float* x, int n);
 
+// The index of the first largest of n values (n > 0).
+int argmax(const float* x, int n);
+// log(softmax(x)[index]) = x[index] - max - log(sum of exp(x - max)), over n finite values.
+float log_softmax_at(const float* x, int n, int index);
+// Greedy decoding's choice in each of `rows` rows of logits (`vocab` apart): the first largest logit and
+// its log-probability, vectorised and the rows spread over the team. A decode step asks it of every
+// question's row: libm's exp over 49k logits took 0.32 ms a row, a third of ten questions' step.
+void greedy_tokens(const float* logits, int rows, int vocab, int* token, float* logprob);
+
 }  // namespace folio::engine::kernels

@@ -21,6 +21,7 @@
 #include "engine/kernels/quantize.hpp"
 #include "engine/kernels/pixel_shuffle.hpp"
 #include "engine/kernels/rope.hpp"
+#include "engine/kernels/softmax.hpp"
 #include "engine/kernels/vector_math.hpp"
 
 namespace k = folio::engine::kernels;
@@ -561,6 +562,32 @@ BOOST_AUTO_TEST_CASE(weights_are_rounded_to_their_fitted_step_and_fit_no_worse_t
         if (amax > 0) plain += std::pow(row[i] - std::nearbyint(row[i] * 127.0f / amax) * (amax / 127.0f), 2);
       }
       BOOST_TEST(fitted <= plain * (1 + 1e-5) + 1e-30, "row " << r << " of " << cols);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(greedy_tokens_are_the_first_largest_logits_with_their_log_probabilities) {
+  // Against double-precision sums of libm's exp; ties go to the lowest index, as a scalar scan's would.
+  for (int vocab : {1, 17, 49152}) {
+    const int rows = 10;
+    auto logits = random_vector(std::size_t(rows) * vocab, 71 + vocab, 4.0f);
+    if (vocab > 1) {
+      float* row = logits.data() + vocab;  // row 1: the largest value twice
+      row[vocab - 1] = row[vocab / 2] = 50.0f;
+    }
+    std::vector<int> token(rows);
+    std::vector<float> logprob(rows);
+    k::greedy_tokens(logits.data(), rows, vocab, token.data(), logprob.data());
+    for (int r = 0; r < rows; ++r) {
+      const float* row = logits.data() + std::size_t(r) * vocab;
+      const int expect = int(std::max_element(row, row + vocab) - row);
+      double sum = 0;
+      for (int v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - row[expect]);
+      BOOST_TEST(token[r] == expect, "vocab " << vocab << " row " << r);
+      BOOST_TEST(k::argmax(row, vocab) == expect);
+      BOOST_TEST(std::fabs(logprob[r] + std::log(sum)) < 1e-5, "vocab " << vocab << " row " << r);
+      const int other = (r * 7919) % vocab;
+      BOOST_TEST(std::fabs(k::log_softmax_at(row, vocab, other) - (row[other] - row[expect] - std::log(sum))) < 1e-4);
     }
   }
 }
