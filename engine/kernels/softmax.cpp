@@ -48,8 +48,6 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) double sum_e
 
 ExpSum exp_minus_max(float* x, int n) { return exp_minus_max_impl(x, n); }
 
-int argmax(const float* x, int n) { return first_index_of(x, n, max_of(x, n)); }
-
 float log_softmax_at(const float* x, int n, int index) {
   const float mx = max_of(x, n);
   return x[index] - mx - static_cast<float>(std::log(sum_exp_minus(x, n, mx)));

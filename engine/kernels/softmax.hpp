@@ -11,8 +11,6 @@ struct ExpSum {
 };
 ExpSum exp_minus_max(float* x, int n);
 
-// The index of the first largest of n values (n > 0).
-int argmax(const float* x, int n);
 // log(softmax(x)[index]) = x[index] - max - log(sum of exp(x - max)), over n finite values.
 float log_softmax_at(const float* x, int n, int index);
 // Greedy decoding's choice in each of `rows` rows of logits (`vocab` apart): the first largest logit and
