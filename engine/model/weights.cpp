@@ -20,17 +20,6 @@ const TensorInfo& checked(const WeightFiles& weights, const std::string& name, c
   return t;
 }
 
-}  // namespace
-
-std::vector<float> load_tensor(const WeightFiles& weights, const std::string& name, const std::vector<std::int64_t>& shape) {
-  const TensorInfo& t = checked(weights, name, shape);
-  auto values = to_f32(t);
-  release_pages(t);
-  return values;
-}
-
-namespace {
-
 // The parts' tensors (shapes checked) and their total number of values.
 std::size_t stacked_tensors(const WeightFiles& weights, const std::vector<StackedPart>& parts,
                             std::vector<const TensorInfo*>& tensors) {
@@ -51,6 +40,10 @@ void convert_stacked(const std::vector<const TensorInfo*>& tensors, float* out) 
 }
 
 }  // namespace
+
+std::vector<float> load_tensor(const WeightFiles& weights, const std::string& name, const std::vector<std::int64_t>& shape) {
+  return load_stacked(weights, {{name, shape}});
+}
 
 std::vector<float> load_stacked(const WeightFiles& weights, const std::vector<StackedPart>& parts) {
   std::vector<const TensorInfo*> tensors;
