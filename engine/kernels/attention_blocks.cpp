@@ -240,7 +240,7 @@ struct ItemScratch {
   std::vector<std::uint8_t> q8, p8;
   std::vector<std::int32_t> s32, o32;
   std::vector<float> q_scale, sums;
-  std::vector<int> lo_of;
+  std::vector<int> lo_of, row_keys;
 };
 
 // One query's vector as u8 around a zero point of 128: the symmetric s8 quantiser, shifted. Returns its scale.
@@ -597,12 +597,14 @@ float settle_low_plane(std::uint8_t* p8, std::size_t sn, int keys, int r, int* l
   return -1.0f;
 }
 
-// P·V on the VNNI loops: the high planes of `rows` rows, then the `lo_rows` low planes that run.
-void vnni_plane_values(const ItemBuffers& b, int rows, int lo_rows, int keys, int hd) {
+// P·V on the VNNI loops: the high planes of `rows` rows, then the `lo_rows` low planes that run. With
+// row_keys (and lo_keys for the low planes), the keys each row sees (vnni_values).
+void vnni_plane_values(const ItemBuffers& b, int rows, int lo_rows, int keys, int hd, const int* row_keys = nullptr,
+                       const int* lo_keys = nullptr) {
   vnni_values(static_cast<const std::uint8_t*>(b.p), rows, keys, static_cast<const std::int8_t*>(b.v), hd,
-              static_cast<std::int32_t*>(b.o));
+              static_cast<std::int32_t*>(b.o), row_keys);
   vnni_values(static_cast<const std::uint8_t*>(b.p) + b.sn, lo_rows, keys, static_cast<const std::int8_t*>(b.v), hd,
-              static_cast<std::int32_t*>(b.o) + b.qn);
+              static_cast<std::int32_t*>(b.o) + b.qn, lo_keys);
 }
 
 // Row r of P·V as floats (int8: its planes, V's channel scales, the weights' unit), times `inv`. lo_row: the
@@ -654,9 +656,13 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   auto visible_of = [&](int r) { return causal ? std::min(s.keys, s.first_query_position + i0 + r + 1) : s.keys; };
 
   const ItemBuffers b = item_buffers(products, pk, g, rows, rows_pad, keys, q_row, sc);
+  // The keys each row sees: a causal block's early rows stop short of its last, and no row reads the
+  // padding keys. The VNNI products skip what a block of rows does not see.
+  int* row_keys = grown(sc.row_keys, 2 * static_cast<std::size_t>(rows_pad));
+  for (int r = 0; r < rows; ++r) row_keys[r] = visible_of(r);
   if (pk.vnni)
     vnni_scores(static_cast<const std::uint8_t*>(b.q), rows, hd, static_cast<const std::int8_t*>(b.k), keys,
-                static_cast<std::int32_t*>(b.s));
+                static_cast<std::int32_t*>(b.s), row_keys);
   else
     scores_product(*bp, b, products, rows_pad, keys, hd);
   // Softmax weights, row by row; padded rows of P stay zero.
@@ -693,7 +699,10 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
     }
   }
   if (pk.vnni) {
-    vnni_plane_values(b, rows, lo_rows, keys, hd);
+    int* lo_keys = row_keys + rows_pad;
+    for (int r = 0; r < rows; ++r)
+      if (lo_of[r] >= 0) lo_keys[lo_of[r]] = row_keys[r];
+    vnni_plane_values(b, rows, lo_rows, keys, hd, row_keys, lo_keys);
   } else {
     zero_weight_rows(b, products, keys, rows, rows_pad);
     values_product(*bp, b, products, rows_pad, keys, hd);

@@ -15,7 +15,7 @@ using vnni::dpbusd;
 // RB x KB accumulators keep enough independent vpdpbusd chains in flight (one row alone would wait on the
 // instruction's latency). Keys past the last whole group of KB blocks go one block at a time.
 template <int RB, int KB>
-FOLIO_VNNI void scores_blocks(const std::uint8_t* q, int hd, const std::int8_t* k, int keys, int jb0, int jb1,
+FOLIO_VNNI void scores_blocks(const std::uint8_t* q, int hd, const std::int8_t* k, int stride, int jb0, int jb1,
                               std::int32_t* s) {
   const int groups = hd / 4;
   for (int jb = jb0; jb + KB <= jb1; jb += KB) {
@@ -33,23 +33,25 @@ FOLIO_VNNI void scores_blocks(const std::uint8_t* q, int hd, const std::int8_t* 
     }
     for (int r = 0; r < RB; ++r)
       for (int b = 0; b < KB; ++b)
-        _mm512_storeu_si512(s + static_cast<std::size_t>(r) * keys + (jb + b) * 16, acc[r][b]);
+        _mm512_storeu_si512(s + static_cast<std::size_t>(r) * stride + (jb + b) * 16, acc[r][b]);
   }
 }
 
+// The first `keys` scores of RB rows, `stride` apart.
 template <int RB>
-FOLIO_VNNI void scores_rows(const std::uint8_t* q, int hd, const std::int8_t* k, int keys, std::int32_t* s) {
+FOLIO_VNNI void scores_rows(const std::uint8_t* q, int hd, const std::int8_t* k, int keys, int stride, std::int32_t* s) {
   constexpr int KB = RB >= 8 ? 2 : (RB >= 2 ? 4 : 8);
   const int blocks = keys / 16, whole = blocks / KB * KB;
-  scores_blocks<RB, KB>(q, hd, k, keys, 0, whole, s);
-  scores_blocks<RB, 1>(q, hd, k, keys, whole, blocks, s);
+  scores_blocks<RB, KB>(q, hd, k, stride, 0, whole, s);
+  scores_blocks<RB, 1>(q, hd, k, stride, whole, blocks, s);
 }
 
 // RB rows of P against V, HB vectors of 16 dims per row (hd = 16 HB): each group of 4 keys' V vectors
 // is loaded once for all RB rows. With few rows (a decode step's) the keys alternate between two sets of
-// accumulators: RB x HB chains alone would wait on vpdpbusd's latency.
+// accumulators: RB x HB chains alone would wait on vpdpbusd's latency. The first `keys` weights of each row
+// count; the rows are `stride` apart.
 template <int HB, int RB>
-FOLIO_VNNI void values_rows(const std::uint8_t* p, int keys, const std::int8_t* v, std::int32_t* o) {
+FOLIO_VNNI void values_rows(const std::uint8_t* p, int keys, int stride, const std::int8_t* v, std::int32_t* o) {
   constexpr int hd = 16 * HB, S = RB * HB < 12 ? 2 : 1;
   __m512i acc[S][RB][HB];
   for (int u = 0; u < S; ++u)
@@ -59,7 +61,7 @@ FOLIO_VNNI void values_rows(const std::uint8_t* p, int keys, const std::int8_t* 
     __m512i vv[HB];
     for (int h = 0; h < HB; ++h) vv[h] = _mm512_loadu_si512(v + (static_cast<std::size_t>(j4) * hd + h * 16) * 4);
     for (int r = 0; r < RB; ++r) {
-      const __m512i pb = broadcast4(p + static_cast<std::size_t>(r) * keys + j4 * 4);
+      const __m512i pb = broadcast4(p + static_cast<std::size_t>(r) * stride + j4 * 4);
       for (int h = 0; h < HB; ++h) acc[u][r][h] = dpbusd(acc[u][r][h], pb, vv[h]);
     }
   };
@@ -88,20 +90,32 @@ void in_row_blocks(int rows, F&& run) {
   }
 }
 
+// The keys a block of `rows` rows from r0 needs: the most any of its rows needs, rounded up to `unit`, at
+// most `keys` (all of them without a per-row count).
+int keys_of_block(const int* row_keys, int r0, int rows, int unit, int keys) {
+  if (!row_keys) return keys;
+  const int most = *std::max_element(row_keys + r0, row_keys + r0 + rows);
+  return std::min(keys, (most + unit - 1) / unit * unit);
+}
+
 }  // namespace
 
 bool vnni_products_for(int head_dim) { return vnni::cpu_has_vnni() && (head_dim == 64 || head_dim == 128); }
 
-void vnni_scores(const std::uint8_t* q, int rows, int hd, const std::int8_t* k, int keys, std::int32_t* s) {
+void vnni_scores(const std::uint8_t* q, int rows, int hd, const std::int8_t* k, int keys, std::int32_t* s,
+                 const int* row_keys) {
   in_row_blocks<6>(rows, [&](auto rb, int r0) {
-    scores_rows<decltype(rb)::value>(q + static_cast<std::size_t>(r0) * hd, hd, k, keys,
+    const int n = keys_of_block(row_keys, r0, decltype(rb)::value, 16, keys);
+    scores_rows<decltype(rb)::value>(q + static_cast<std::size_t>(r0) * hd, hd, k, n, keys,
                                      s + static_cast<std::size_t>(r0) * keys);
   });
 }
 
-void vnni_values(const std::uint8_t* p, int rows, int keys, const std::int8_t* v, int hd, std::int32_t* o) {
+void vnni_values(const std::uint8_t* p, int rows, int keys, const std::int8_t* v, int hd, std::int32_t* o,
+                 const int* row_keys) {
   auto run = [&]<int HB>(auto rb, int r0) {
-    values_rows<HB, decltype(rb)::value>(p + static_cast<std::size_t>(r0) * keys, keys, v,
+    const int n = keys_of_block(row_keys, r0, decltype(rb)::value, 4, keys);
+    values_rows<HB, decltype(rb)::value>(p + static_cast<std::size_t>(r0) * keys, n, keys, v,
                                          o + static_cast<std::size_t>(r0) * hd);
   };
   if (hd == 64) in_row_blocks<6>(rows, [&](auto rb, int r0) { run.template operator()<4>(rb, r0); });

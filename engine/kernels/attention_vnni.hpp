@@ -24,10 +24,15 @@ inline std::size_t vnni_v_offset(int j, int t, int hd) {
   return (static_cast<std::size_t>(j / 4) * hd + t) * 4 + j % 4;
 }
 
-// s[r][j] = sum_t q[r][t] k[j][t] over rows r < rows (q: u8, rows hd apart), keys j < keys (a multiple of 16).
-void vnni_scores(const std::uint8_t* q, int rows, int hd, const std::int8_t* k, int keys, std::int32_t* s);
+// s[r][j] = sum_t q[r][t] k[j][t] over rows r < rows (q: u8, rows hd apart), keys j < keys (a multiple of 16;
+// s's rows `keys` apart). With row_keys, row r needs only its first row_keys[r] scores: the rows run in
+// blocks, each block's up to its rows' most (a causal block's early rows skip the keys after them).
+void vnni_scores(const std::uint8_t* q, int rows, int hd, const std::int8_t* k, int keys, std::int32_t* s,
+                 const int* row_keys = nullptr);
 
-// o[r][t] = sum_j p[r][j] v[j][t] over rows r < rows (p: u8, rows `keys` apart), keys a multiple of 4.
-void vnni_values(const std::uint8_t* p, int rows, int keys, const std::int8_t* v, int hd, std::int32_t* o);
+// o[r][t] = sum_j p[r][j] v[j][t] over rows r < rows (p: u8, rows `keys` apart), keys a multiple of 4. With
+// row_keys, row r's weights from row_keys[r] on are zero and may be skipped (in blocks, as above).
+void vnni_values(const std::uint8_t* p, int rows, int keys, const std::int8_t* v, int hd, std::int32_t* o,
+                 const int* row_keys = nullptr);
 
 }  // namespace folio::engine::kernels
