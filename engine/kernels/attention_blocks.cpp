@@ -653,13 +653,13 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   thread_local ItemScratch sc;
   float* row = grown(sc.row, keys);
   auto q_row = [&](int r) { return q + static_cast<std::size_t>(i0 + r) * s.q_stride + static_cast<std::size_t>(h) * hd; };
-  auto visible_of = [&](int r) { return causal ? std::min(s.keys, s.first_query_position + i0 + r + 1) : s.keys; };
 
   const ItemBuffers b = item_buffers(products, pk, g, rows, rows_pad, keys, q_row, sc);
-  // The keys each row sees: a causal block's early rows stop short of its last, and no row reads the
-  // padding keys. The VNNI products skip what a block of rows does not see.
+  // The keys each row sees (its softmax's, and what the VNNI products of its block of rows multiply): a
+  // causal block's early rows stop short of its last, and no row reads the padding keys.
   int* row_keys = grown(sc.row_keys, 2 * static_cast<std::size_t>(rows_pad));
-  for (int r = 0; r < rows; ++r) row_keys[r] = visible_of(r);
+  for (int r = 0; r < rows; ++r)
+    row_keys[r] = causal ? std::min(s.keys, s.first_query_position + i0 + r + 1) : s.keys;
   if (pk.vnni)
     vnni_scores(static_cast<const std::uint8_t*>(b.q), rows, hd, static_cast<const std::int8_t*>(b.k), keys,
                 static_cast<std::int32_t*>(b.s), row_keys);
@@ -683,19 +683,19 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
     if (products == AttentionProducts::Int8 && avx512) {
       std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
       sums[r] = softmax_row_int8_avx512(static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
-                                        pk.k_scale.data() + kg, sc.q_scale[r] * scale, visible_of(r), keys, row,
+                                        pk.k_scale.data() + kg, sc.q_scale[r] * scale, row_keys[r], keys, row,
                                         p8 + at, p8 + b.sn + at);
       if (!pk.vnni) continue;
       if (const float kept = settle_low_plane(p8, b.sn, keys, r, lo_of, lo_rows); kept >= 0.0f) sums[r] = kept;
     } else if (products == AttentionProducts::Int8) {
       std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
       sums[r] = softmax_weights(products, nullptr, static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
-                                pk.k_scale.data() + kg, sc.q_scale[r] * scale, visible_of(r), keys, row, p8 + at,
+                                pk.k_scale.data() + kg, sc.q_scale[r] * scale, row_keys[r], keys, row, p8 + at,
                                 p8 + b.sn + at);
     } else {
       const std::size_t elem = products == AttentionProducts::F32 ? sizeof(float) : sizeof(std::uint16_t);
       sums[r] = softmax_weights(products, static_cast<const float*>(b.s) + at, nullptr, nullptr, nullptr, scale,
-                                visible_of(r), keys, row, static_cast<char*>(b.p) + at * elem, nullptr);
+                                row_keys[r], keys, row, static_cast<char*>(b.p) + at * elem, nullptr);
     }
   }
   if (pk.vnni) {

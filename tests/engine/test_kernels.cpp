@@ -227,32 +227,32 @@ BOOST_AUTO_TEST_CASE(int8_attention_drops_the_low_weight_plane_only_where_it_is_
   // of rows multiplies only the keys its rows see (its last row's), the low planes' blocks theirs.
   const int hd = 64, queries = 96, keys = 700;
   for (const int first : {-1, keys - queries}) {
-  k::AttentionShape s = one_head_int8(queries, keys, hd);
-  s.first_query_position = first;
-  const auto u = random_vector(keys, 11), w = random_vector(keys * hd, 12);
-  std::vector<float> q(queries * hd, 0.0f), kk(keys * hd, 0.0f), v(w.begin(), w.end());
-  for (int i = 0; i < queries; ++i) q[i * hd + (i % 2)] = i % 2 ? 3.0f : 1.0f;
-  for (int j = 0; j < keys; ++j) kk[j * hd] = 0.5f + 0.5f * u[j];  // flat rows' scores
-  kk[hd + 1] = 3.0f;                                                 // sink rows: key 1 scores 9, the rest 0
-  // The last keys' values stand out in one channel, so that a sink row whose low plane (where its tail's
-  // weights lie) stopped short of the keys it sees would be far off.
-  for (int j = keys - 48; j < keys; ++j) v[j * hd + 2] = 8.0f;
-  std::vector<float> out(queries * hd);
-  k::attention(q.data(), kk.data(), v.data(), s, 1.0f, out.data());
-  double worst_flat = 0, worst_sink = 0;
-  for (int i = 0; i < queries; ++i) {
-    const int visible = first < 0 ? keys : first + i + 1;
-    std::vector<double> e(visible);
-    double sum = 0, mx = -1e300;
-    for (int j = 0; j < visible; ++j)
-      mx = std::max(mx, e[j] = double(q[i * hd]) * kk[j * hd] + double(q[i * hd + 1]) * kk[j * hd + 1]);
-    for (auto& x : e) sum += (x = std::exp(x - mx));
-    for (int t = 0; t < hd; ++t) {
-      double o = 0;
-      for (int j = 0; j < visible; ++j) o += e[j] / sum * v[j * hd + t];
-      double& worst = i % 2 ? worst_sink : worst_flat;
-      worst = std::max(worst, std::abs(out[i * hd + t] - o));
-    }
+    k::AttentionShape s = one_head_int8(queries, keys, hd);
+    s.first_query_position = first;
+    const auto u = random_vector(keys, 11), w = random_vector(keys * hd, 12);
+    std::vector<float> q(queries * hd, 0.0f), kk(keys * hd, 0.0f), v(w.begin(), w.end());
+    for (int i = 0; i < queries; ++i) q[i * hd + (i % 2)] = i % 2 ? 3.0f : 1.0f;
+    for (int j = 0; j < keys; ++j) kk[j * hd] = 0.5f + 0.5f * u[j];  // flat rows' scores
+    kk[hd + 1] = 3.0f;                                                 // sink rows: key 1 scores 9, the rest 0
+    // The last keys' values stand out in one channel, so that a sink row whose low plane (where its tail's
+    // weights lie) stopped short of the keys it sees would be far off.
+    for (int j = keys - 48; j < keys; ++j) v[j * hd + 2] = 8.0f;
+    std::vector<float> out(queries * hd);
+    k::attention(q.data(), kk.data(), v.data(), s, 1.0f, out.data());
+    double worst_flat = 0, worst_sink = 0;
+    for (int i = 0; i < queries; ++i) {
+      const int visible = first < 0 ? keys : first + i + 1;
+      std::vector<double> e(visible);
+      double sum = 0, mx = -1e300;
+      for (int j = 0; j < visible; ++j)
+        mx = std::max(mx, e[j] = double(q[i * hd]) * kk[j * hd] + double(q[i * hd + 1]) * kk[j * hd + 1]);
+      for (auto& x : e) sum += (x = std::exp(x - mx));
+      for (int t = 0; t < hd; ++t) {
+        double o = 0;
+        for (int j = 0; j < visible; ++j) o += e[j] / sum * v[j * hd + t];
+        double& worst = i % 2 ? worst_sink : worst_flat;
+        worst = std::max(worst, std::abs(out[i * hd + t] - o));
+      }
   }
   BOOST_TEST_MESSAGE("first query at " << first << ": worst flat " << worst_flat << ", sink " << worst_sink);
   // Measured: flat rows 0.00114 with one plane (0.00103 when they kept both), sink rows 0.0121, the same
