@@ -116,8 +116,7 @@ class Engine::Impl {
         a.stop_reason = "cancelled";
         break;
       }
-      const std::vector<float> logits = text.logits(last.data() + last.size() - d);
-      const auto [best, logprob] = choose(logits.data(), 1, o).front();
+      const auto [best, logprob] = choose(last.data() + last.size() - d, 1, o).front();
       a.token_ids.push_back(best);
       a.token_logprobs.push_back(logprob);
       if (is_stop(best)) {
@@ -136,27 +135,15 @@ class Engine::Impl {
 
   bool is_stop(int id) const { return std::binary_search(stop.begin(), stop.end(), id); }
 
-  // The greedy token of each of `rows` rows of logits and its log-probability; with ignore_eos the end
-  // tokens are never chosen (fixed-length replays).
-  std::vector<std::pair<int, float>> choose(const float* logits, int rows, const GenerateOptions& o) const {
-    const int vocab = files.config.text.vocab_size;
+  // The greedy token of each of `rows` rows of hidden state and its log-probability; with ignore_eos the
+  // end tokens are never chosen (fixed-length replays).
+  std::vector<std::pair<int, float>> choose(const float* hidden, int rows, const GenerateOptions& o) const {
     std::vector<int> token(rows);
     std::vector<float> logprob(rows);
-    kernels::greedy_tokens(logits, rows, vocab, token.data(), logprob.data());
+    text.greedy(hidden, rows, o.ignore_eos ? std::span<const int>(stop) : std::span<const int>(), token.data(),
+                logprob.data());
     std::vector<std::pair<int, float>> out(rows);
-    for (int r = 0; r < rows; ++r) {
-      const float* row = logits + static_cast<std::size_t>(r) * vocab;
-      out[r] = {token[r], logprob[r]};
-      if (!o.ignore_eos || !is_stop(token[r])) continue;
-      int best = -1;
-      float best_v = -std::numeric_limits<float>::infinity();
-      for (int v = 0; v < vocab; ++v)
-        if (!is_stop(v) && row[v] > best_v) {
-          best_v = row[v];
-          best = v;
-        }
-      out[r] = {best, kernels::log_softmax_at(row, vocab, best)};
-    }
+    for (int r = 0; r < rows; ++r) out[r] = {token[r], logprob[r]};
     return out;
   }
 
@@ -317,8 +304,7 @@ std::vector<Answer> Engine::answer(const PageEncoding& page, std::span<const std
   std::vector<int> active(Q);
   for (int q = 0; q < Q; ++q) active[q] = q;
   while (!active.empty()) {
-    const std::vector<float> logits = impl_->text.logits_rows(last.data(), static_cast<int>(active.size()));
-    const auto chosen = impl_->choose(logits.data(), static_cast<int>(active.size()), o);
+    const auto chosen = impl_->choose(last.data(), static_cast<int>(active.size()), o);
     const bool cancelled = o.cancel && o.cancel();
     std::vector<int> next_active, next_ids;
     for (std::size_t r = 0; r < active.size(); ++r) {

@@ -122,10 +122,9 @@ ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles
       auto x = text.embed(sids);
       text.forward(x, p, cache);
       // The step's choice of tokens too, as the engine's decoding makes it.
-      const std::vector<float> logits = text.logits_rows(x.data(), questions);
       std::vector<int> chosen(questions);
       std::vector<float> logprob(questions);
-      kernels::greedy_tokens(logits.data(), questions, config.text.vocab_size, chosen.data(), logprob.data());
+      text.greedy(x.data(), questions, {}, chosen.data(), logprob.data());
     }
   };
   suffixes(Q);

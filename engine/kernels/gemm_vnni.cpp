@@ -150,6 +150,33 @@ void vnni_product(const std::uint8_t* const* rows, const VnniTile* tiles, int ti
   }
 }
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's _mm512_reduce_add_epi32
+FOLIO_VNNI void vnni_column_products(const VnniPanels& w, int n, const std::uint8_t* const* rows, int count,
+                                     std::int32_t* out) {
+  // Column n's 4 k of group g sit at g * 256 + (n % 64) * 4 in its panel: 16 groups per gather.
+  const std::int8_t* col = w.data + static_cast<std::size_t>(n / kVnniPanelCols) * w.k_padded * kVnniPanelCols +
+                           (n % kVnniPanelCols) * 4;
+  const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(kGroupBytes));
+  const int groups = (w.k + 3) / 4;
+  for (int r = 0; r < count; ++r) {
+    __m512i acc = _mm512_setzero_si512();
+    for (int g0 = 0; g0 < groups; g0 += 16) {
+      const int here = std::min(16, groups - g0);
+      const __mmask16 lanes = static_cast<__mmask16>((1u << here) - 1);
+      const __m512i wv = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes, offsets,
+                                                     col + static_cast<std::size_t>(g0) * kGroupBytes, 1);
+      // The activations' bytes past k are never read (the padded weights there are zero anyway).
+      const int bytes = std::min(64, w.k - 4 * g0);
+      const __m512i a = _mm512_maskz_loadu_epi8(bytes >= 64 ? ~0ull : (1ull << bytes) - 1, rows[r] + 4 * g0);
+      acc = vnni::dpbusd(acc, a, wv);
+    }
+    out[r] = _mm512_reduce_add_epi32(acc);
+  }
+}
+#pragma GCC diagnostic pop
+
 void vnni_product_s32(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc) {
   if (rows <= 0) return;
   std::vector<const std::uint8_t*> row(rows);

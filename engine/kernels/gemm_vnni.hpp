@@ -68,6 +68,11 @@ class VnniSink {
 void vnni_product(const std::uint8_t* const* rows, const VnniTile* tiles, int tile_count, const VnniPanels& w,
                   const VnniSink& sink, int paired_from = 0);
 
+// The products of output column n alone with `count` rows of k u8 values: out[r] = sum_i rows[r][i] * w[i, n],
+// the same s32 values vnni_product gives. For a few columns (a greedy choice's candidates), read straight
+// from their panel.
+void vnni_column_products(const VnniPanels& w, int n, const std::uint8_t* const* rows, int count, std::int32_t* out);
+
 // acc[r, j] = sum_i src[r, i] * w[i, j] for r < rows (src rows `k` bytes apart, acc rows `n` apart):
 // exact, the same s32 values oneDNN's matmul gives (vnni_product on near-equal tiles, storing its blocks).
 void vnni_product_s32(const std::uint8_t* src, int rows, const VnniPanels& w, std::int32_t* acc);

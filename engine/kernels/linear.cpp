@@ -17,6 +17,7 @@
 #include "engine/kernels/dnnl_context.hpp"
 #include "engine/kernels/linear_impl.hpp"
 #include "engine/kernels/scratch.hpp"
+#include "engine/kernels/softmax.hpp"
 
 namespace folio::engine::kernels {
 
@@ -140,6 +141,13 @@ void Linear::Impl::forward_mlp(const float* x, int m, Impl& second, MlpActivatio
   second.forward(h, m, y, epilogue);
 }
 
+void Linear::Impl::greedy(const float* x, int m, std::span<const int> excluded, int* index, float* logprob) {
+  thread_local std::vector<float> outputs;
+  float* y = grown(outputs, static_cast<std::size_t>(m) * out_);
+  forward(x, m, y, {});
+  greedy_tokens(y, m, out_, index, logprob, excluded);
+}
+
 Linear::Linear(std::span<const float> weight, int out_features, int in_features, std::span<const float> bias,
                Precision precision, Int8Input int8_input) {
   if (static_cast<std::int64_t>(weight.size()) != static_cast<std::int64_t>(out_features) * in_features)
@@ -165,6 +173,9 @@ void Linear::forward_mlp(const float* x, int m, const Linear& second, MlpActivat
     throw Error(ErrorKind::Internal, "an MLP's second layer takes " + std::to_string(second.in_features()) +
                                          " inputs, its first gives " + std::to_string(mid));
   if (m > 0) impl_->forward_mlp(x, m, *second.impl_, act, y, second_epilogue);
+}
+void Linear::greedy(const float* x, int m, std::span<const int> excluded, int* index, float* logprob) const {
+  if (m > 0) impl_->greedy(x, m, excluded, index, logprob);
 }
 int Linear::in_features() const { return impl_->in_; }
 int Linear::out_features() const { return impl_->out_; }

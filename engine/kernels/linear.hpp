@@ -47,6 +47,11 @@ class Linear {
   void forward_mlp(const float* x, int m, const Linear& second, MlpActivation act, float* y,
                    Epilogue second_epilogue = {}) const;
 
+  // Greedy decoding over this layer's outputs (an lm_head): for each of m rows of x, the first largest output
+  // among the columns not `excluded` (sorted), exactly as forward() ranks them, and its log-softmax over
+  // every column. Int8 at two planes computes only the outputs that can win at both (linear_int8.cpp).
+  void greedy(const float* x, int m, std::span<const int> excluded, int* index, float* logprob) const;
+
   int in_features() const;
   int out_features() const;
   Precision precision() const;

@@ -15,6 +15,8 @@ class Linear::Impl {
   virtual void forward(const float* x, int m, float* y, Epilogue epilogue) = 0;
   // Unfused by default: the first layer's output in a buffer, then the second layer.
   virtual void forward_mlp(const float* x, int m, Impl& second, MlpActivation act, float* y, Epilogue epilogue);
+  // forward() into a buffer, then greedy_tokens.
+  virtual void greedy(const float* x, int m, std::span<const int> excluded, int* index, float* logprob);
   virtual std::size_t weight_bytes() const = 0;
   const int out_, in_;
   const Precision precision_;

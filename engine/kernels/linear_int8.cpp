@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string>
@@ -30,7 +31,10 @@
 #include "engine/kernels/parallel.hpp"
 #include "engine/kernels/quantize.hpp"
 #include "engine/kernels/scratch.hpp"
+#include "engine/kernels/softmax.hpp"
+#include "engine/kernels/vnni.hpp"
 #include "engine/kernels/vector_math.hpp"
+#include "engine/kernels/vector_math_avx512.hpp"
 
 namespace folio::engine::kernels {
 namespace {
@@ -150,6 +154,94 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequant
   }
 }
 
+// |lo - 128|: the Euclidean norm of a residual plane's values around its zero.
+float residual_norm(const std::uint8_t* lo, int n) {
+  std::int64_t squares = 0;
+#pragma omp simd reduction(+ : squares)
+  for (int i = 0; i < n; ++i) {
+    const int d = lo[i] - 128;
+    squares += d * d;
+  }
+  return static_cast<float>(std::sqrt(static_cast<double>(squares)));
+}
+
+// What greedy() gathers of one row's one-plane outputs while each block is in L1: the best lower bound
+// max (z - margin) over the columns that may win (the bar), and the row's softmax denominator, online
+// (sum of exp(z - max) with its running max).
+struct GreedyStats {
+  float bar = -std::numeric_limits<float>::infinity();
+  float max = -std::numeric_limits<float>::infinity();
+  double sum = 0.0;
+
+  void merge(const GreedyStats& o) {
+    bar = std::max(bar, o.bar);
+    if (o.max == -std::numeric_limits<float>::infinity()) return;
+    const float m = std::max(max, o.max);
+    sum = sum * exp_approx(max - m) + o.sum * exp_approx(o.max - m);
+    max = m;
+  }
+};
+
+// Columns [0, n) (n <= 64, a product's block) of one row's outputs z into `st`, where column j's margin is
+// f bound[j] + g scale[j] and column `skip` may not win (an excluded token; -1: none).
+// (GCC 12's reduction intrinsics start from an undefined vector and trip -Wmaybe-uninitialized.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+FOLIO_VNNI void greedy_block(const float* z, const float* bound, const float* scale, float f, float g, int n, int skip,
+                             GreedyStats& st) {
+  const __m512 vf = _mm512_set1_ps(f), vg = _mm512_set1_ps(g), low = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 v[4];
+  __mmask16 m[4];
+  __m512 bar = low, mx = low;
+  for (int i = 0; i < 4; ++i) {
+    const int j = 16 * i;
+    m[i] = static_cast<__mmask16>(n - j >= 16 ? 0xffff : (n > j ? (1u << (n - j)) - 1 : 0));
+    v[i] = _mm512_mask_loadu_ps(low, m[i], z + j);
+    const __m512 margin = _mm512_fmadd_ps(vf, _mm512_maskz_loadu_ps(m[i], bound + j),
+                                          _mm512_mul_ps(vg, _mm512_maskz_loadu_ps(m[i], scale + j)));
+    __mmask16 may_win = m[i];
+    if (skip >= j && skip < j + 16) may_win &= static_cast<__mmask16>(~(1u << (skip - j)));
+    bar = _mm512_mask_max_ps(bar, may_win, bar, _mm512_sub_ps(v[i], margin));
+    mx = _mm512_max_ps(mx, v[i]);
+  }
+  const float base = std::max(st.max, _mm512_reduce_max_ps(mx));
+  const __m512 vbase = _mm512_set1_ps(base);
+  __m512 sum = _mm512_setzero_ps();
+  for (int i = 0; i < 4; ++i) {
+    if (!m[i]) break;
+    const ExpParts e = exp_parts(_mm512_maskz_sub_ps(m[i], v[i], vbase));
+    sum = _mm512_add_ps(sum, _mm512_maskz_scalef_ps(m[i], e.p, e.n));
+  }
+  st.sum = st.sum * exp_approx(st.max - base) + _mm512_reduce_add_ps(sum);
+  st.max = base;
+  st.bar = std::max(st.bar, _mm512_reduce_max_ps(bar));
+}
+#pragma GCC diagnostic pop
+
+// The columns whose upper bound z[j] + f bound[j] + g scale[j] reaches `bar`, in increasing order; returns
+// their count.
+FOLIO_VNNI int greedy_candidates(const float* z, const float* bound, const float* scale, float f, float g, int n,
+                                 float bar, int* out) {
+  const __m512 vf = _mm512_set1_ps(f), vg = _mm512_set1_ps(g), vbar = _mm512_set1_ps(bar);
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  int count = 0;
+  for (int j = 0; j < n; j += 16) {
+    const __mmask16 m = static_cast<__mmask16>(n - j >= 16 ? 0xffff : (1u << (n - j)) - 1);
+    const __m512 margin = _mm512_fmadd_ps(vf, _mm512_maskz_loadu_ps(m, bound + j),
+                                          _mm512_mul_ps(vg, _mm512_maskz_loadu_ps(m, scale + j)));
+    const __m512 upper = _mm512_add_ps(_mm512_maskz_loadu_ps(m, z + j), margin);
+    const __mmask16 hit = _mm512_mask_cmp_ps_mask(m, upper, vbar, _CMP_GE_OQ);
+    _mm512_mask_compressstoreu_epi32(out + count, hit, _mm512_add_epi32(lanes, _mm512_set1_epi32(j)));
+    count += __builtin_popcount(hit);
+  }
+  return count;
+}
+
+// greedy()'s slack on each bound, in units of the s32 sums: float rounding of the outputs (sums up to about
+// 2^25, a few units each) stays well inside it.
+constexpr float kGreedySlack = 64.0f;
+
 class Int8Linear final : public Linear::Impl {
  public:
   Int8Linear(std::span<const float> weight, int out, int in, std::span<const float> bias, Int8Input input,
@@ -159,10 +251,18 @@ class Int8Linear final : public Linear::Impl {
     if (!bias.empty()) std::copy(bias.begin(), bias.end(), bias_.begin());
     std::vector<std::int8_t> q(static_cast<std::size_t>(out) * in);
     quantize_weights_s8(weight.data(), out, in, q.data(), col_scales_.data());
+    // greedy() bounds each column's residual-plane share by the norm of its s8 weights.
+    if (planes_ == 2 && !adaptive_) col_bounds_.resize(out);
     for (int n = 0; n < out; ++n) {
       std::int32_t sum = 0;
-      for (int k = 0; k < in; ++k) sum += q[static_cast<std::size_t>(n) * in + k];
+      double squares = 0.0;
+      for (int k = 0; k < in; ++k) {
+        const int v = q[static_cast<std::size_t>(n) * in + k];
+        sum += v;
+        squares += v * v;
+      }
       col_sums_[n] = static_cast<float>(sum);
+      if (!col_bounds_.empty()) col_bounds_[n] = col_scales_[n] * static_cast<float>(std::sqrt(squares));
     }
     // Largest bucket whose s32 chunk fits the cache budget (at least 64 rows: smaller M loses speed).
     chunk_ = kMaxRows;
@@ -203,6 +303,71 @@ class Int8Linear final : public Linear::Impl {
       vnni_product(sc.rows.src.data(), sc.rows.tiles.data(), static_cast<int>(sc.rows.tiles.size()), panels_,
                    VnniSink(sink));
     });
+  }
+
+  // Greedy decoding (an lm_head at two planes) for about the products of one plane: every output from the
+  // first planes alone, then in each row only the outputs the residual plane could still lift to the top,
+  // recomputed at both planes exactly as forward() computes them. The residual's share of output n is
+  // (lo - 128)·q_n row_scale col_scale[n] / 255, at most |lo - 128| |q_n| row_scale col_scale[n] / 255
+  // (Cauchy-Schwarz; col_bounds_ holds col_scale |q_n|): an output whose one-plane value plus its bound stays
+  // below another's value minus that one's bound cannot win. Rows with too many such candidates (flat
+  // outputs) are multiplied again at two planes in full. The log-softmax's denominator takes the other
+  // outputs at one plane: their rounding is an 8-bit product's, far below what a confidence needs.
+  void greedy(const float* x, int m, std::span<const int> excluded, int* index, float* logprob) override {
+    if (!panels_.data || col_bounds_.empty()) return Impl::greedy(x, m, excluded, index, logprob);
+    constexpr int kRows = 16;  // rows at a time: their one-plane outputs are a 16 x out_ f32 buffer
+    for (int row0 = 0; row0 < m; row0 += kRows) {
+      const int rows = std::min(kRows, m - row0);
+      const float* xs = x + static_cast<std::size_t>(row0) * in_;
+      Scratch& sc = scratch();
+      quantise_input(xs, rows, sc.in, false);
+      list_rows(sc.in, rows, sc.rows, /*first_planes_only=*/true);
+      float* z = grown(sc.hidden, static_cast<std::size_t>(rows) * out_);
+      // Each row's margin factors: f for its residual's bound, g for the slack (see settle_greedy_row).
+      thread_local std::vector<float> factors_of;
+      std::vector<float>& factors = factors_of;
+      factors.resize(2 * rows);
+      for (int r = 0; r < rows; ++r) {
+        const float rs = sc.in.row_scales[r];
+        factors[2 * r] = rs * residual_norm(sc.in.q.data() + static_cast<std::size_t>(rows + r) * in_, in_) / 255.0f *
+                         (1.0f + 1e-5f);
+        factors[2 * r + 1] = rs * kGreedySlack;
+      }
+      // Statistics per thread of the product's team and row, merged after it.
+      const int team = omp_in_parallel() ? 1 : omp_get_max_threads();
+      thread_local std::vector<GreedyStats> stats_of;
+      std::vector<GreedyStats>& stats = stats_of;
+      stats.assign(static_cast<std::size_t>(team) * rows, GreedyStats{});
+      const auto sink = [&](const VnniBlock& b) {
+        dequantize_block(b, sc.rows, sc.in, Activation::None, false, z, out_, b.col0);
+        GreedyStats* mine = stats.data() + static_cast<std::size_t>(omp_get_thread_num() % team) * rows;
+        for (int i = 0; i < b.rows; ++i) {
+          const int t = sc.rows.token[b.row0 + i];
+          int skip = -1;  // an excluded column in this block (one at most: see settle_greedy_row)
+          for (const int e : excluded)
+            if (e >= b.col0 && e < b.col0 + b.cols) skip = e - b.col0;
+          greedy_block(z + static_cast<std::size_t>(t) * out_ + b.col0, col_bounds_.data() + b.col0,
+                       col_scales_.data() + b.col0, factors[2 * t], factors[2 * t + 1], b.cols, skip, mine[t]);
+        }
+      };
+      vnni_product(sc.rows.src.data(), sc.rows.tiles.data(), static_cast<int>(sc.rows.tiles.size()), panels_,
+                   VnniSink(sink));
+      thread_local std::vector<int> unsettled_rows;
+      std::vector<int>& unsettled = unsettled_rows;  // this thread's, also where the team writes
+      unsettled.assign(rows, 0);
+      for_each_row(rows, 2 * out_, [&](int r) {
+        GreedyStats st;
+        for (int i = 0; i < team; ++i) st.merge(stats[static_cast<std::size_t>(i) * rows + r]);
+        unsettled[r] = !settle_greedy_row(sc.in, r, rows, z + static_cast<std::size_t>(r) * out_, excluded, st,
+                                          factors[2 * r], factors[2 * r + 1], index + row0 + r, logprob + row0 + r);
+      });
+      for (int r = 0; r < rows; ++r) {
+        if (!unsettled[r]) continue;
+        float* zr = z + static_cast<std::size_t>(r) * out_;
+        forward(xs + static_cast<std::size_t>(r) * in_, 1, zr, {});  // (sc.in is no longer needed)
+        greedy_token(zr, out_, excluded, index + row0 + r, logprob + row0 + r);
+      }
+    }
   }
 
   // This layer's epilogue quantises each output row (after the activation) straight into the second
@@ -312,6 +477,46 @@ class Int8Linear final : public Linear::Impl {
     stream.wait();
   }
 
+  // greedy() for row r of `rows` quantised rows, whose one-plane outputs z the product's sink summarised
+  // in `st` (margins f bound + g scale): false when it has more candidates than are worth recomputing one
+  // by one, or more than one excluded column fell in one block (the sink skipped one; rare enough).
+  bool settle_greedy_row(const QuantisedRows& in, int r, int rows, float* z, std::span<const int> excluded,
+                         const GreedyStats& st, float f, float g, int* index, float* logprob) const {
+    constexpr int kMaxCandidates = 512;  // about 100 cycles each, against a two-plane product of the row
+    for (std::size_t i = 1; i < excluded.size(); ++i)
+      if (excluded[i] / kVnniPanelCols == excluded[i - 1] / kVnniPanelCols) return false;
+    thread_local std::vector<int> candidates;
+    int* c = grown(candidates, out_);
+    int count = greedy_candidates(z, col_bounds_.data(), col_scales_.data(), f, g, out_, st.bar, c);
+    count = static_cast<int>(std::remove_if(c, c + count, [&](int n) {
+                               return std::binary_search(excluded.begin(), excluded.end(), n);
+                             }) - c);
+    if (count > kMaxCandidates || count == 0) return false;
+    const std::uint8_t* planes[2] = {in.q.data() + static_cast<std::size_t>(r) * in_,
+                                     in.q.data() + static_cast<std::size_t>(rows + r) * in_};
+    // The candidates at both planes, and the denominator with their one-plane terms swapped for those.
+    thread_local std::vector<float> first_plane;
+    float* z1 = grown(first_plane, count);
+    int best = -1;
+    float top = st.max;
+    for (int i = 0; i < count; ++i) {
+      const int n = c[i];
+      z1[i] = z[n];
+      std::int32_t acc[2];
+      vnni_column_products(panels_, n, planes, 2, acc);
+      dequantize_planes(Activation::None, acc, acc + 1, in.row_scales[r], in.zero_points[r], col_sums_.data() + n,
+                        col_scales_.data() + n, bias_.data() + n, 0, 1, false, z + n);
+      if (best < 0 || z[n] > z[best]) best = n;
+      top = std::max(top, z[n]);
+    }
+    double sum = st.sum * std::exp(static_cast<double>(st.max) - top);
+    for (int i = 0; i < count; ++i)
+      sum += std::exp(static_cast<double>(z[c[i]]) - top) - std::exp(static_cast<double>(z1[i]) - top);
+    *index = best;
+    *logprob = static_cast<float>(z[best] - top - std::log(sum));
+    return true;
+  }
+
   // Sizes the buffers of `rows` tokens' input (rows [0, rows) their first planes, [rows, 2 rows) their
   // residual planes) and returns their row count: for oneDNN's primitives (`for_onednn`), padded with zero
   // rows up to the row bucket; our VNNI products read the real rows only.
@@ -372,7 +577,7 @@ class Int8Linear final : public Linear::Impl {
 
   // The rows of `rows` quantised tokens as the VNNI product reads them (RowList). Tiles are near-equal when
   // every token has the same planes (20 one-plane rows as 5, 5, 5, 5), filled in order otherwise.
-  void list_rows(const QuantisedRows& in, int rows, RowList& l) const {
+  void list_rows(const QuantisedRows& in, int rows, RowList& l, bool first_planes_only = false) const {
     l.src.clear();
     l.token.clear();
     l.tiles.clear();
@@ -381,7 +586,7 @@ class Int8Linear final : public Linear::Impl {
     for (int r = 0; r < rows; ++r) {
       l.src.push_back(q + static_cast<std::size_t>(r) * in_);
       l.token.push_back(r);
-      if (const int lo = residual_index(in, r); lo >= 0) {
+      if (const int lo = first_planes_only ? -1 : residual_index(in, r); lo >= 0) {
         l.src.push_back(q + static_cast<std::size_t>(rows + lo) * in_);
         l.token.push_back(r);
         ++with_residual;
@@ -526,6 +731,7 @@ class Int8Linear final : public Linear::Impl {
 
   std::vector<float> bias_, col_scales_;
   std::vector<float> col_sums_;  // of the s8 weights (exact: at most 127 x in_features)
+  std::vector<float> col_bounds_;  // col_scale |q_n| (two planes, not adaptive: greedy()'s bounds)
   int planes_ = 1;        // activation planes per token (at most, when adaptive)
   bool adaptive_ = false;  // the second plane only for tokens that need it (Int8Input::Adaptive)
   int chunk_ = kMaxRows;

@@ -1,5 +1,6 @@
 #include "engine/kernels/softmax.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
@@ -53,12 +54,23 @@ float log_softmax_at(const float* x, int n, int index) {
   return x[index] - mx - static_cast<float>(std::log(sum_exp_minus(x, n, mx)));
 }
 
-void greedy_tokens(const float* logits, int rows, int vocab, int* token, float* logprob) {
+void greedy_token(const float* x, int vocab, std::span<const int> excluded, int* token, float* logprob) {
+  const float mx = max_of(x, vocab);
+  int best = first_index_of(x, vocab, mx);
+  const auto is_excluded = [&](int v) { return std::binary_search(excluded.begin(), excluded.end(), v); };
+  if (is_excluded(best)) {  // rare: rescan without the excluded ids
+    best = -1;
+    for (int v = 0; v < vocab; ++v)
+      if (!is_excluded(v) && (best < 0 || x[v] > x[best])) best = v;
+  }
+  *token = best;
+  *logprob = best < 0 ? 0.0f : x[best] - mx - static_cast<float>(std::log(sum_exp_minus(x, vocab, mx)));
+}
+
+void greedy_tokens(const float* logits, int rows, int vocab, int* token, float* logprob,
+                   std::span<const int> excluded) {
   for_each_row(rows, 8 * vocab, [&](int r) {
-    const float* x = logits + static_cast<std::size_t>(r) * vocab;
-    const float mx = max_of(x, vocab);
-    token[r] = first_index_of(x, vocab, mx);
-    logprob[r] = -static_cast<float>(std::log(sum_exp_minus(x, vocab, mx)));  // x[token] - mx is 0
+    greedy_token(logits + static_cast<std::size_t>(r) * vocab, vocab, excluded, token + r, logprob + r);
   });
 }
 

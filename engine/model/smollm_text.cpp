@@ -182,13 +182,12 @@ void TextDecoder::run_layers(std::vector<float>& x, int rows, KvCache& cache, co
   }
 }
 
-std::vector<float> TextDecoder::logits_rows(const float* hidden, int rows) const {
+void TextDecoder::greedy(const float* hidden, int rows, std::span<const int> excluded, int* token, float* logprob) const {
   const int d = config_.hidden_size;
-  std::vector<float> n(static_cast<std::size_t>(rows) * d);
-  kernels::rms_norm(hidden, rows, d, norm_.data(), config_.rms_norm_eps, n.data());
-  std::vector<float> out(static_cast<std::size_t>(rows) * config_.vocab_size);
-  lm_head_.forward(n.data(), rows, out.data());
-  return out;
+  thread_local std::vector<float> normed;
+  normed.resize(static_cast<std::size_t>(rows) * d);
+  kernels::rms_norm(hidden, rows, d, norm_.data(), config_.rms_norm_eps, normed.data());
+  lm_head_.greedy(normed.data(), rows, excluded, token, logprob);
 }
 
 std::vector<float> TextDecoder::logits(const float* row, std::vector<float>* normed) const {

@@ -2,6 +2,7 @@
 // causal attention over a KV cache, SiLU-gated MLP, final norm and lm_head.
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "engine/io/safetensors.hpp"
@@ -30,8 +31,10 @@ class TextDecoder {
     std::vector<kernels::KeyRanges> ranges;
   };
   void forward(std::vector<float>& x, const Placement& placement, KvCache& cache) const;
-  // Final norm + lm_head of `rows` rows of hidden state: [rows, vocab].
-  std::vector<float> logits_rows(const float* hidden, int rows) const;
+  // Greedy decoding of `rows` rows of hidden state: final norm, then each row's best token among those not
+  // `excluded` (sorted) and its log-probability (Linear::greedy: in int8, lm_head's two planes for about
+  // the products of one).
+  void greedy(const float* hidden, int rows, std::span<const int> excluded, int* token, float* logprob) const;
   // Final norm + lm_head of one row of hidden state.
   std::vector<float> logits(const float* hidden_row, std::vector<float>* normed = nullptr) const;
 

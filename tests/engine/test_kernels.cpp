@@ -597,6 +597,20 @@ BOOST_AUTO_TEST_CASE(greedy_tokens_are_the_first_largest_logits_with_their_log_p
       const int other = (r * 7919) % vocab;
       BOOST_TEST(std::fabs(k::log_softmax_at(row, vocab, other) - (row[other] - row[expect] - std::log(sum))) < 1e-4);
     }
+    // Excluded tokens are passed over; the log-probability stays over the whole row.
+    if (vocab < 3) continue;
+    const std::vector<int> excluded{token[0], token[2]};
+    std::vector<int> sorted = excluded;
+    std::sort(sorted.begin(), sorted.end());
+    k::greedy_tokens(logits.data(), rows, vocab, token.data(), logprob.data(), sorted);
+    for (int r = 0; r < rows; ++r) {
+      const float* row = logits.data() + std::size_t(r) * vocab;
+      int expect = -1;
+      for (int v = 0; v < vocab; ++v)
+        if (!std::binary_search(sorted.begin(), sorted.end(), v) && (expect < 0 || row[v] > row[expect])) expect = v;
+      BOOST_TEST(token[r] == expect, "vocab " << vocab << " row " << r << " with exclusions");
+      BOOST_TEST(std::fabs(logprob[r] - k::log_softmax_at(row, vocab, expect)) < 1e-5);
+    }
   }
 }
 
@@ -634,6 +648,57 @@ BOOST_AUTO_TEST_CASE(linear_int8_sweep_against_plain_loops) {
         }
       }
     }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(int8_greedy_picks_what_the_two_plane_outputs_pick) {
+  // Linear::greedy at two planes multiplies one plane and recomputes only the outputs that could still win:
+  // its choices must be forward()'s at two planes, token for token. Columns come in near-twins (a column and
+  // a slightly perturbed copy), so that the one-plane outputs often rank a twin pair the other way round.
+  const int k_in = 200, vocab = 3000;
+  auto w = random_vector(std::size_t(vocab) * k_in, 81, 0.05f);
+  const auto nudge = random_vector(w.size(), 82, 0.0005f);
+  for (int n = 1; n < vocab; n += 2)
+    for (int e = 0; e < k_in; ++e) w[std::size_t(n) * k_in + e] = w[std::size_t(n - 1) * k_in + e] + nudge[std::size_t(n) * k_in + e];
+  const k::Linear two(w, vocab, k_in, {}, k::Precision::Int8, k::Int8Input::TwoPlanes);
+  const k::Linear one(w, vocab, k_in, {}, k::Precision::Int8, k::Int8Input::OnePlane);
+  int reranked = 0;
+  for (int m : {1, 3, 10, 17, 40}) {
+    const auto x = random_vector(std::size_t(m) * k_in, 83 + m, 3.0f);
+    std::vector<float> y2(std::size_t(m) * vocab), y1(y2.size());
+    two.forward(x.data(), m, y2.data());
+    one.forward(x.data(), m, y1.data());
+    for (const bool exclude : {false, true}) {
+      std::vector<int> expect(m), got(m), first_plane(m), excluded;
+      std::vector<float> expect_lp(m), got_lp(m), unused(m);
+      if (exclude) {  // the two-plane winners of rows 0 and 1 (a fixed-length replay's end tokens)
+        excluded = {int(std::max_element(y2.begin(), y2.begin() + vocab) - y2.begin())};
+        if (m > 1) excluded.push_back(int(std::max_element(y2.begin() + vocab, y2.begin() + 2 * vocab) - y2.begin()) - vocab);
+        std::sort(excluded.begin(), excluded.end());
+        excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
+      }
+      k::greedy_tokens(y2.data(), m, vocab, expect.data(), expect_lp.data(), excluded);
+      k::greedy_tokens(y1.data(), m, vocab, first_plane.data(), unused.data(), excluded);
+      two.greedy(x.data(), m, excluded, got.data(), got_lp.data());
+      for (int r = 0; r < m; ++r) {
+        BOOST_TEST(got[r] == expect[r], "m " << m << " row " << r << " exclude " << exclude);
+        BOOST_TEST(std::fabs(got_lp[r] - expect_lp[r]) < 2e-2, "m " << m << " row " << r);
+        reranked += first_plane[r] != expect[r];
+      }
+    }
+  }
+  BOOST_TEST(reranked > 0);  // the one-plane outputs alone would have chosen otherwise somewhere
+  // Flat outputs (every column the same): too many candidates, so the row is multiplied at two planes.
+  std::vector<float> flat(std::size_t(vocab) * k_in);
+  for (int n = 0; n < vocab; ++n) std::copy_n(w.begin(), k_in, flat.begin() + std::size_t(n) * k_in);
+  const k::Linear same(flat, vocab, k_in, {}, k::Precision::Int8, k::Int8Input::TwoPlanes);
+  const auto x = random_vector(std::size_t(2) * k_in, 90);
+  std::vector<int> got(2);
+  std::vector<float> lp(2);
+  same.greedy(x.data(), 2, {}, got.data(), lp.data());
+  for (int r = 0; r < 2; ++r) {
+    BOOST_TEST(got[r] == 0);  // the first of equals
+    BOOST_TEST(std::fabs(lp[r] + std::log(double(vocab))) < 1e-3);
   }
 }
 
