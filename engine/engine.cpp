@@ -272,7 +272,7 @@ std::vector<Answer> Engine::answer(const PageEncoding& page, std::span<const std
   int tail = 0;
   for (const auto& p : prompts) tail = std::max(tail, static_cast<int>(p.ids.size()) - P + o.max_new_tokens);
   tail = std::min(tail, max_positions - P);
-  KvCache cache = impl_->text.new_cache(P + Q * tail);
+  KvCache cache = impl_->text.new_cache(P + Q * tail, P);
   std::vector<float> x = impl_->merged_embeddings(prefix, page.image_features);
   impl_->text.forward(x, P, cache);
   const double prefix_ms = ms_since(t0);

@@ -90,7 +90,7 @@ ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles
   std::vector<int> ids(r.prefill_tokens);
   for (auto& id : ids) id = token(rng);
   const int P = r.prefill_tokens;
-  auto cache = text.new_cache(P + Q * tail);
+  auto cache = text.new_cache(P + Q * tail, P);
   r.prefill_s = timed(o.prefill ? o.repetitions : (o.decode ? 1 : 0), [&] {
     cache.length = 0;
     auto x = text.embed(ids);

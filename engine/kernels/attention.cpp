@@ -4,19 +4,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <cmath>
-#include <map>
-#include <tuple>
 #include <vector>
 
-#include "engine/kernels/dnnl_context.hpp"
 #include "engine/kernels/softmax.hpp"
 #include "engine/kernels/vector_math.hpp"
 
 namespace folio::engine::kernels {
 namespace {
-
-using dims = dnnl::memory::dims;
-using dt = dnnl::memory::data_type;
 
 // Below this many queries (decode steps), the ranged row kernel beats setting up matmuls.
 constexpr int kMinQueriesForMatmul = 8;
@@ -28,10 +22,10 @@ constexpr int kKeyBlock = 256;
 // span's max score, sum of exponentials and exp-weighted sum of values (a partial softmax, merged later).
 // All rows and heads are scored in the same pass, so each key and value row is loaded once.
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void partial_span(
-    const float* q, int rows, const float* k, const float* v, const AttentionShape& s, int g, int j0, int j1,
+    const float* q, int rows, const KeyRun& kr, const float* v, const AttentionShape& s, int g, int j0, int j1,
     float scale, float* scores, float* partial, std::size_t partial_row_stride) {
   const int group = s.heads / s.kv_heads, hd = s.head_dim, n = j1 - j0, vecs = rows * group;
-  const std::size_t kts = s.key_stride(), kds = s.k_dim_stride;
+  const std::size_t kts = kr.token_stride, kds = kr.dim_stride;
   auto query = [&](int qv) {  // query vector qv = (row, head in group)
     return q + static_cast<std::size_t>(qv / group) * s.q_stride + (static_cast<std::size_t>(g) * group + qv % group) * hd;
   };
@@ -42,7 +36,7 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void partial
   if (kts == 1) {
     // Transposed K: the scores of the whole span accumulate one dimension at a time, contiguous in keys.
     for (int t = 0; t < hd; ++t) {
-      const float* kt = k + (static_cast<std::size_t>(g) * hd + t) * kds + j0;
+      const float* kt = kr.k + t * kds;
       for (int qv = 0; qv < vecs; ++qv) {
         const float qt = query(qv)[t] * scale;
         float* sc = scores + qv * kKeyBlock;
@@ -52,7 +46,7 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void partial
     }
   } else {
     for (int i = 0; i < n; ++i) {
-      const float* kj = k + static_cast<std::size_t>(j0 + i) * kts + static_cast<std::size_t>(g) * hd * kds;
+      const float* kj = kr.k + i * kts;
       for (int qv = 0; qv < vecs; ++qv) {
         const float* qh = query(qv);
         float d = 0;
@@ -92,12 +86,12 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void partial
 // vectors go up to four at a time (NQ) through 64-key chunks, so that each loaded key or value feeds NQ
 // accumulators held in registers.
 template <int HD, int NQ>
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void span_block(const float* q, const float* k, const float* v, const AttentionShape& s, int g, int j0, int n,
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void span_block(const float* q, const KeyRun& kr, const float* v, const AttentionShape& s, int g, int j0, int n,
                 float scale, int qv0, float* scores, float* partial, std::size_t partial_row_stride) {
   constexpr int kChunk = 64;
   const int group = s.heads / s.kv_heads;
-  const std::size_t kds = s.k_dim_stride;
-  const float* kbase = k + static_cast<std::size_t>(g) * HD * kds + j0;
+  const std::size_t kds = kr.dim_stride;
+  const float* kbase = kr.k;
   float qs[NQ][HD];
   for (int a = 0; a < NQ; ++a) {
     const int row = (qv0 + a) / group, hh = (qv0 + a) % group;
@@ -152,15 +146,15 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void span_bl
 
 template <int HD>
 void partial_span_fixed(
-    const float* q, int rows, const float* k, const float* v, const AttentionShape& s, int g, int j0, int j1,
+    const float* q, int rows, const KeyRun& kr, const float* v, const AttentionShape& s, int g, int j0, int j1,
     float scale, float* scores, float* partial, std::size_t partial_row_stride) {
   const int vecs = rows * (s.heads / s.kv_heads), n = j1 - j0;
   for (int qv0 = 0; qv0 < vecs; qv0 += 4) {
     switch (std::min(4, vecs - qv0)) {
-      case 4: span_block<HD, 4>(q, k, v, s, g, j0, n, scale, qv0, scores, partial, partial_row_stride); break;
-      case 3: span_block<HD, 3>(q, k, v, s, g, j0, n, scale, qv0, scores, partial, partial_row_stride); break;
-      case 2: span_block<HD, 2>(q, k, v, s, g, j0, n, scale, qv0, scores, partial, partial_row_stride); break;
-      default: span_block<HD, 1>(q, k, v, s, g, j0, n, scale, qv0, scores, partial, partial_row_stride); break;
+      case 4: span_block<HD, 4>(q, kr, v, s, g, j0, n, scale, qv0, scores, partial, partial_row_stride); break;
+      case 3: span_block<HD, 3>(q, kr, v, s, g, j0, n, scale, qv0, scores, partial, partial_row_stride); break;
+      case 2: span_block<HD, 2>(q, kr, v, s, g, j0, n, scale, qv0, scores, partial, partial_row_stride); break;
+      default: span_block<HD, 1>(q, kr, v, s, g, j0, n, scale, qv0, scores, partial, partial_row_stride); break;
     }
   }
 }
@@ -172,7 +166,7 @@ struct SpanItem {
 };
 
 void attention_rows(const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges* ranges,
-                    float scale, float* out) {
+                    const TokenMajorTails& tails, float scale, float* out) {
   const int group = s.heads / s.kv_heads, hd = s.head_dim, Q = s.queries;
   // Each row's keys as spans of at most kKeyBlock contiguous keys: prefix blocks, then tail blocks. When
   // every row has the same prefix (questions of one page), a prefix span is one item for all rows.
@@ -215,10 +209,11 @@ void attention_rows(const float* q, const float* k, const float* v, const Attent
       const SpanItem& it = items[w];
       const float* qr = q + static_cast<std::size_t>(it.row0) * s.q_stride;
       float* part = base + it.row0 * row_stride + (static_cast<std::size_t>(it.g) * spans + it.span) * item;
-      if (hd == 64 && s.key_stride() == 1)
-        partial_span_fixed<64>(qr, it.rows, k, v, s, it.g, it.j0, it.j1, scale, scores.data(), part, row_stride);
+      const KeyRun kr = key_run(k, s, tails, it.g, it.j0);
+      if (hd == 64 && kr.token_stride == 1)
+        partial_span_fixed<64>(qr, it.rows, kr, v, s, it.g, it.j0, it.j1, scale, scores.data(), part, row_stride);
       else
-        partial_span(qr, it.rows, k, v, s, it.g, it.j0, it.j1, scale, scores.data(), part, row_stride);
+        partial_span(qr, it.rows, kr, v, s, it.g, it.j0, it.j1, scale, scores.data(), part, row_stride);
     }
   }
   // Merge the spans: softmax over all keys = rescaled partial sums.
@@ -253,125 +248,22 @@ void attention(const float* q, const float* k, const float* v, const AttentionSh
   std::vector<KeyRanges> ranges(s.queries);
   for (int i = 0; i < s.queries; ++i)
     ranges[i].prefix = s.first_query_position < 0 ? s.keys : std::min(s.keys, s.first_query_position + i + 1);
-  attention_rows(q, k, v, s, ranges.data(), scale, out);
+  attention_rows(q, k, v, s, ranges.data(), {}, scale, out);
 }
-
-namespace {
-
-// Several questions decoding over one shared page prefix: per kv head, the prefix part is two small GEMMs
-// through oneDNN (scores = Q·Kᵀ for every query vector at once, then P·V), the short tails plain loops.
-struct PrefixPrimitives {
-  dnnl::matmul scores, values;
-  dnnl::memory::desc q_md, k_md, s_md, p_md, v_md, o_md;
-  dnnl::memory::desc scores_scratchpad, values_scratchpad;
-};
-
-const PrefixPrimitives& prefix_primitives(int m, int hd, int prefix, int row, int kds, int kv_stride, float scale) {
-  thread_local std::map<std::tuple<int, int, int, int, int, int, float>, PrefixPrimitives> cache;
-  const auto key = std::make_tuple(m, hd, prefix, row, kds, kv_stride, scale);
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
-  if (cache.size() > 64) cache.clear();
-  const auto& eng = dnnl_engine();
-  PrefixPrimitives p;
-  p.q_md = dnnl::memory::desc({m, hd}, dt::f32, dims{hd, 1});
-  p.k_md = dnnl::memory::desc({hd, prefix}, dt::f32, dims{kds, 1});
-  p.s_md = dnnl::memory::desc({m, prefix}, dt::f32, dims{row, 1});
-  p.v_md = dnnl::memory::desc({prefix, hd}, dt::f32, dims{kv_stride, 1});
-  p.o_md = dnnl::memory::desc({m, hd}, dt::f32, dims{hd, 1});
-  dnnl::primitive_attr scaled = with_user_scratchpad();
-  scaled.set_output_scales(0, {scale});
-  const dnnl::matmul::primitive_desc scores(dnnl::matmul::desc(p.q_md, p.k_md, p.s_md), scaled, eng);
-  const dnnl::matmul::primitive_desc values(dnnl::matmul::desc(p.s_md, p.v_md, p.o_md), with_user_scratchpad(), eng);
-  p.scores = dnnl::matmul(scores);
-  p.values = dnnl::matmul(values);
-  p.scores_scratchpad = scores.scratchpad_desc();
-  p.values_scratchpad = values.scratchpad_desc();
-  return cache.emplace(key, std::move(p)).first->second;
-}
-
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void tail_and_softmax(
-    const float* qm, const float* k, std::size_t kds, int hd, int prefix, int tail_begin, int tail, float scale,
-    float* row) {
-  // Scores of the row's own tail, after the prefix's: one dimension at a time, contiguous in keys.
-  float* tail_scores = row + prefix;
-  std::fill(tail_scores, tail_scores + tail, 0.0f);
-  for (int t = 0; t < hd; ++t) {
-    const float qt = qm[t] * scale;
-    const float* kt = k + static_cast<std::size_t>(t) * kds + tail_begin;
-#pragma omp simd
-    for (int j = 0; j < tail; ++j) tail_scores[j] += qt * kt[j];
-  }
-  const int n = prefix + tail;
-  const float inv = 1.0f / exp_minus_max(row, n).sum;
-#pragma omp simd
-  for (int i = 0; i < n; ++i) row[i] *= inv;
-}
-
-void attention_shared_prefix(const float* q, const float* k, const float* v, const AttentionShape& s,
-                             const KeyRanges* ranges, float scale, float* out) {
-  const int group = s.heads / s.kv_heads, hd = s.head_dim, Q = s.queries, M = Q * group, P = ranges[0].prefix;
-  int max_tail = 0;
-  for (int r = 0; r < Q; ++r) max_tail = std::max(max_tail, ranges[r].tail);
-  const int row = P + max_tail;
-  const std::size_t kds = s.k_dim_stride;
-  thread_local std::vector<float> qbuf, sbuf, obuf;
-  qbuf.resize(static_cast<std::size_t>(M) * hd);
-  sbuf.resize(static_cast<std::size_t>(M) * row);
-  obuf.resize(static_cast<std::size_t>(M) * hd);
-  float *const qp = qbuf.data(), *const sp = sbuf.data(), *const op = obuf.data();
-  const auto& b = prefix_primitives(M, hd, P, row, s.k_dim_stride, s.kv_stride, scale);
-  const auto& eng = dnnl_engine();
-  dnnl::stream stream(eng);
-  for (int g = 0; g < s.kv_heads; ++g) {
-    const float* kg = k + static_cast<std::size_t>(g) * hd * kds;
-    for (int m = 0; m < M; ++m)
-      std::copy_n(q + static_cast<std::size_t>(m / group) * s.q_stride + (static_cast<std::size_t>(g) * group + m % group) * hd,
-                  hd, qp + static_cast<std::size_t>(m) * hd);
-    dnnl::memory qm(b.q_md, eng, qp), km(b.k_md, eng, const_cast<float*>(kg)), sm(b.s_md, eng, sp),
-        vm(b.v_md, eng, const_cast<float*>(v + static_cast<std::size_t>(g) * hd)), om(b.o_md, eng, op);
-    b.scores.execute(stream, {{DNNL_ARG_SRC, qm},
-                              {DNNL_ARG_WEIGHTS, km},
-                              {DNNL_ARG_DST, sm},
-                              {DNNL_ARG_SCRATCHPAD, thread_scratchpad(b.scores_scratchpad)}});
-    stream.wait();
-#pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; ++m) {
-      const KeyRanges& kr = ranges[m / group];
-      tail_and_softmax(qp + static_cast<std::size_t>(m) * hd, kg, kds, hd, P, kr.tail_begin, kr.tail, scale,
-                       sp + static_cast<std::size_t>(m) * row);
-    }
-    b.values.execute(stream, {{DNNL_ARG_SRC, sm},
-                              {DNNL_ARG_WEIGHTS, vm},
-                              {DNNL_ARG_DST, om},
-                              {DNNL_ARG_SCRATCHPAD, thread_scratchpad(b.values_scratchpad)}});
-    stream.wait();
-#pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; ++m) {
-      const KeyRanges& kr = ranges[m / group];
-      float* o = op + static_cast<std::size_t>(m) * hd;
-      const float* pr = sp + static_cast<std::size_t>(m) * row + P;
-      for (int j = 0; j < kr.tail; ++j) {
-        const float* vj = v + static_cast<std::size_t>(kr.tail_begin + j) * s.kv_stride + static_cast<std::size_t>(g) * hd;
-        for (int t = 0; t < hd; ++t) o[t] += pr[j] * vj[t];
-      }
-      std::copy_n(o, hd, out + static_cast<std::size_t>(m / group) * s.out_stride + (static_cast<std::size_t>(g) * group + m % group) * hd);
-    }
-  }
-}
-
-}  // namespace
 
 void attention_ranges(const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges* ranges,
-                      float scale, float* out, const PackedKv* prefix) {
+                      float scale, float* out, const PackedKv* prefix, const TokenMajorTails& tails) {
   bool shared = s.queries > 0 && ranges[0].prefix > 0;
   for (int r = 1; r < s.queries && shared; ++r) shared = ranges[r].prefix == ranges[0].prefix;
-  if (prefix && shared && prefix->keys == ranges[0].prefix)
-    return attention_packed_prefix(q, k, v, s, ranges, *prefix, scale, out);
-  shared = shared && s.key_stride() == 1;
-  // Enough query vectors share the prefix for a GEMM to beat the per-span loops.
-  if (shared && s.queries * (s.heads / s.kv_heads) >= kMinQueriesForMatmul)
-    return attention_shared_prefix(q, k, v, s, ranges, scale, out);
-  attention_rows(q, k, v, s, ranges, scale, out);
+  if (!shared) return attention_rows(q, k, v, s, ranges, tails, scale, out);
+  if (!prefix || prefix->keys != ranges[0].prefix) {  // packed here, for this call alone
+    thread_local PackedKv packed;
+    AttentionShape ps = s;
+    ps.keys = ranges[0].prefix;
+    pack_kv(k, v, ps, packed);
+    prefix = &packed;
+  }
+  attention_packed_prefix(q, k, v, s, ranges, *prefix, scale, out, tails);
 }
 
 }  // namespace folio::engine::kernels

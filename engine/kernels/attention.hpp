@@ -70,12 +70,22 @@ struct PackedKv {
 // CPU multiplies it natively, else f32).
 void pack_kv(const float* k, const float* v, const AttentionShape& shape, PackedKv& out);
 
+// Keys from `first` on kept token-major apart from the others (a decode cache's question tails, written a
+// row at a time: 12 cache lines a row where dimension-major K took 192): key j's kv head g, dim t at
+// k[(j - first) * stride + g * head_dim + t]. A row's tail lies wholly on one side of `first`.
+struct TokenMajorTails {
+  const float* k = nullptr;
+  int first = 0;
+  int stride = 0;
+};
+
 // Attention for `shape.queries` rows, row r seeing ranges[r] (keys / first_query_position unused):
-// decode steps of several questions at once and their suffixes. Keys are split in blocks whose partial
-// softmaxes are merged, so that a few rows still spread over every core and K/V are read once a step.
-// With `prefix` (packed keys [0, prefix->keys), every row's ranges[r].prefix equal to it), the prefix part
-// runs as two matrix products per kv head (all its query heads and rows at once) on the packed keys.
+// decode steps of several questions at once and their suffixes. Rows sharing a prefix run it as two matrix
+// products per kv head (all its query heads and rows at once) on the prefix packed (`prefix`, packed keys
+// [0, prefix->keys) equal to every row's ranges[r].prefix; else packed here); rows of different prefixes
+// split their keys in blocks whose partial softmaxes are merged. Tails at or after tails.first read K there.
 void attention_ranges(const float* q, const float* k, const float* v, const AttentionShape& shape,
-                      const KeyRanges* ranges, float scale, float* out, const PackedKv* prefix = nullptr);
+                      const KeyRanges* ranges, float scale, float* out, const PackedKv* prefix = nullptr,
+                      const TokenMajorTails& tails = {});
 
 }  // namespace folio::engine::kernels

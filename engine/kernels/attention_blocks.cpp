@@ -746,13 +746,12 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float exp_sh
 // two products per kv head. Q·Kᵀ over the packed prefix, each row's own tail scores from the cache, one
 // softmax over both, P·V over the packed prefix plus the tail's values.
 void prefix_item(const float* q, const float* k, const float* v, const AttentionShape& s, const KeyRanges* ranges,
-                 const PackedKv& pk, float scale, int g, int m0, int m1, float* out) {
+                 const TokenMajorTails& tails, const PackedKv& pk, float scale, int g, int m0, int m1, float* out) {
   const int group = s.heads / s.kv_heads, hd = s.head_dim, rows = m1 - m0, P = pk.keys, keys = pk.padded;
   const AttentionProducts products = pk.products;
   const BlockPrimitives* bp = pk.vnni ? nullptr : &block_primitives(products, rows, keys, hd);
   thread_local ItemScratch sc;
   const std::size_t kg = static_cast<std::size_t>(g) * keys;
-  const std::size_t kts = s.key_stride(), kds = s.k_dim_stride;
   int max_tail = 0;
   for (int r = 0; r < s.queries; ++r) max_tail = std::max(max_tail, ranges[r].tail);
   const std::size_t row_len = static_cast<std::size_t>(keys) + max_tail;
@@ -787,8 +786,9 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       in_rows[r] = q_local(r);
       out_rows[r] = row_all + r * row_len + P;
     }
-    tail_scores(in_rows.data() + r0, r1 - r0, k + static_cast<std::size_t>(g) * hd * kds + kr.tail_begin * kts, hd,
-                kds, kts, kr.tail, scale, out_rows.data() + r0);
+    const KeyRun tk = key_run(k, s, tails, g, kr.tail_begin);
+    tail_scores(in_rows.data() + r0, r1 - r0, tk.k, hd, tk.dim_stride, tk.token_stride, kr.tail, scale,
+                out_rows.data() + r0);
   });
   // Each row's index among the low weight planes that run (-1: none), as in run_item.
   int* lo_of = grown(sc.lo_of, rows);
@@ -873,7 +873,8 @@ void pack_kv(const float* k, const float* v, const AttentionShape& s, PackedKv& 
 }
 
 void attention_packed_prefix(const float* q, const float* k, const float* v, const AttentionShape& s,
-                             const KeyRanges* ranges, const PackedKv& prefix, float scale, float* out) {
+                             const KeyRanges* ranges, const PackedKv& prefix, float scale, float* out,
+                             const TokenMajorTails& tails) {
   // Each kv head's rows in as many parts as make the items spread evenly over the team (3 kv heads on 2
   // threads would leave one thread idle half the time): K and V are read again per part, from cache.
   const int rows = s.queries * (s.heads / s.kv_heads), threads = omp_get_max_threads();
@@ -881,7 +882,7 @@ void attention_packed_prefix(const float* q, const float* k, const float* v, con
 #pragma omp parallel for schedule(dynamic, 1)
   for (int w = 0; w < s.kv_heads * parts; ++w) {
     const int g = w / parts, part = w % parts;
-    prefix_item(q, k, v, s, ranges, prefix, scale, g, rows * part / parts, rows * (part + 1) / parts, out);
+    prefix_item(q, k, v, s, ranges, tails, prefix, scale, g, rows * part / parts, rows * (part + 1) / parts, out);
   }
 }
 

@@ -74,6 +74,32 @@ FOLIO_AVX512 void scores_rows(const float* const* q, const float* k, int hd, std
   }
 }
 
+// N rows against token-major keys (rows kts apart), HB vectors of 16 dims (hd = 16 HB): each key's vectors
+// are loaded once for the N rows, each dot product ends in one horizontal sum.
+// (GCC 12's reduction intrinsics start from an undefined vector and trip -Wmaybe-uninitialized.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+template <int N, int HB>
+FOLIO_AVX512 void scores_rows_token_major(const float* const* q, const float* k, std::size_t kts, int tail, float scale,
+                                          float* const* s) {
+  __m512 qv[N][HB];
+  const __m512 sc = _mm512_set1_ps(scale);
+  for (int r = 0; r < N; ++r)
+    for (int h = 0; h < HB; ++h) qv[r][h] = _mm512_mul_ps(_mm512_loadu_ps(q[r] + 16 * h), sc);
+  for (int j = 0; j < tail; ++j) {
+    const float* kj = k + j * kts;
+    __m512 kv[HB];
+    for (int h = 0; h < HB; ++h) kv[h] = _mm512_loadu_ps(kj + 16 * h);
+    for (int r = 0; r < N; ++r) {
+      __m512 acc = _mm512_mul_ps(qv[r][0], kv[0]);
+      for (int h = 1; h < HB; ++h) acc = _mm512_fmadd_ps(qv[r][h], kv[h], acc);
+      s[r][j] = _mm512_reduce_add_ps(acc);
+    }
+  }
+}
+#pragma GCC diagnostic pop
+
 // N rows of weights against the tail's V rows, HB vectors of 16 dims per row (hd = 16 HB).
 template <int N, int HB>
 FOLIO_AVX512 void values_rows(const float* const* w, const float* v, std::size_t stride, int tail, const float* inv,
@@ -114,6 +140,18 @@ void tail_scores(const float* const* q, int n, const float* k, int hd, std::size
   if (tail <= 0) return;
   if (kts == 1 && has_avx512f()) {
     in_blocks<4>(n, [&](auto b, int r0) { scores_rows<decltype(b)::value>(q + r0, k, hd, kds, tail, scale, s + r0); });
+    return;
+  }
+  if (kds == 1 && has_avx512f() && hd == 64) {
+    in_blocks<4>(n, [&](auto b, int r0) {
+      scores_rows_token_major<decltype(b)::value, 4>(q + r0, k, kts, tail, scale, s + r0);
+    });
+    return;
+  }
+  if (kds == 1 && has_avx512f() && hd == 128) {
+    in_blocks<2>(n, [&](auto b, int r0) {
+      scores_rows_token_major<decltype(b)::value, 8>(q + r0, k, kts, tail, scale, s + r0);
+    });
     return;
   }
   for (int r = 0; r < n; ++r) scores_row(q[r], k, hd, kds, kts, tail, scale, s[r]);

@@ -1,5 +1,6 @@
 // Each question's own keys after the page's shared prefix (its suffix and its answer so far): a few dozen
-// keys per question that change at every decode step, so they stay f32 in the cache and are read exactly.
+// keys per question that change at every decode step, so they stay f32 in the cache and are read exactly
+// (K token-major as the decoder's cache keeps tails, or dimension-major).
 // The query vectors of one question that share a kv head are done together: each K and V cache line is
 // loaded once for all of them, and the sums stay in registers (one row at a time, with K dimension-major
 // in the cache, kept a sum in memory per key and missed cache on every dimension: two fifths of the

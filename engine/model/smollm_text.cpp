@@ -83,8 +83,8 @@ TextDecoder::TextDecoder(const TextConfig& c, const WeightFiles& w, kernels::Pre
   });
 }
 
-KvCache TextDecoder::new_cache(int capacity) const {
-  return KvCache(config_.num_layers, capacity, config_.num_kv_heads * config_.head_dim);
+KvCache TextDecoder::new_cache(int capacity, int tails_from) const {
+  return KvCache(config_.num_layers, capacity, config_.num_kv_heads * config_.head_dim, tails_from);
 }
 
 std::vector<float> TextDecoder::embed(const std::vector<int>& ids) const {
@@ -106,9 +106,9 @@ std::vector<float> TextDecoder::embed(const std::vector<int>& ids) const {
 void TextDecoder::forward(std::vector<float>& x, int rows, KvCache& cache,
                           std::vector<std::vector<float>>* last_rows) const {
   const int start = cache.length;
-  if (start + rows > cache.capacity)
+  if (start + rows > cache.tails_from)
     throw Error(ErrorKind::Input, "the prompt and answer need " + std::to_string(start + rows) +
-                                      " positions, more than the " + std::to_string(cache.capacity) + " available");
+                                      " positions, more than the " + std::to_string(cache.tails_from) + " available");
   cache.unpack();
   run_layers(x, rows, cache, nullptr, start, last_rows);
   cache.length = start + rows;
@@ -119,9 +119,13 @@ void TextDecoder::forward(std::vector<float>& x, const Placement& p, KvCache& ca
   if (p.slots.size() != p.positions.size() || p.ranges.size() != p.positions.size())
     throw Error(ErrorKind::Internal, "placement rows disagree");
   for (int r = 0; r < rows; ++r) {
-    if (p.slots[r] < 0 || p.slots[r] >= cache.capacity || p.ranges[r].tail_begin + p.ranges[r].tail > cache.capacity ||
+    const kernels::KeyRanges& kr = p.ranges[r];
+    if (p.slots[r] < 0 || p.slots[r] >= cache.capacity || kr.tail_begin + kr.tail > cache.capacity ||
         p.positions[r] >= config_.max_position_embeddings)
       throw Error(ErrorKind::Input, "a question's tokens do not fit the cache or the model's positions");
+    // The prefix is read from the prompt's rows, a tail from one kind of rows (kv_cache.hpp).
+    if (kr.prefix > cache.tails_from || (kr.tail_begin < cache.tails_from && kr.tail_begin + kr.tail > cache.tails_from))
+      throw Error(ErrorKind::Internal, "a question's keys straddle the cache's prompt and tail rows");
   }
   // A row written inside a packed prefix would leave the packed copy stale.
   for (int r = 0; r < rows; ++r)
@@ -157,7 +161,7 @@ void TextDecoder::run_layers(std::vector<float>& x, int rows, KvCache& cache, co
     kernels::AttentionShape s{rows, start + rows, H, Hkv, hd, qkv_width, q_width, kv_width, start};
     s.products = attention_products_;
     s.k_token_stride = 1;  // the cache keeps K dimension-major
-    s.k_dim_stride = cache.capacity;
+    s.k_dim_stride = cache.tails_from;
     if (placement) {
       cache.store(static_cast<int>(l), qkv.data() + q_width, qkv_width, rows, placement->slots.data());
       // Rows sharing the page prefix read it from its packed copy, packed at the first step that needs it.
@@ -169,7 +173,7 @@ void TextDecoder::run_layers(std::vector<float>& x, int rows, KvCache& cache, co
         kernels::pack_kv(cache.k[l].data(), cache.v[l].data(), ps, packed);
       }
       kernels::attention_ranges(qkv.data(), cache.k[l].data(), cache.v[l].data(), s, placement->ranges.data(), scale,
-                                attn.data(), prefix > 0 ? &packed : nullptr);
+                                attn.data(), prefix > 0 ? &packed : nullptr, cache.tails(static_cast<int>(l)));
     } else {
       cache.store(static_cast<int>(l), qkv.data() + q_width, qkv_width, rows, start);
       kernels::attention(qkv.data(), cache.k[l].data(), cache.v[l].data(), s, scale, attn.data());

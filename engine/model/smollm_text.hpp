@@ -38,7 +38,9 @@ class TextDecoder {
   // Final norm + lm_head of one row of hidden state.
   std::vector<float> logits(const float* hidden_row, std::vector<float>* normed = nullptr) const;
 
-  KvCache new_cache(int capacity) const;
+  // A cache of `capacity` rows; rows from tails_from on hold questions' tails (Placement slots: K kept
+  // token-major there), the rows before it a prompt (forward with contiguous rows). Negative: no tails.
+  KvCache new_cache(int capacity, int tails_from = -1) const;
   const TextConfig& config() const { return config_; }
   std::size_t weight_bytes() const;  // prepared weights held (linears as packed, the rest f32)
   std::size_t decode_bytes() const;  // weights one decode step reads: every linear, lm_head included

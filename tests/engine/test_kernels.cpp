@@ -358,23 +358,28 @@ std::vector<double> ranges_reference(const std::vector<float>& q, const std::vec
   return ref;
 }
 
-// attention_ranges as a decode step runs it: K stored dimension-major as the cache keeps it (token-major in
-// kk), keys [0, prefix) packed once; returns the output rows (initialised to 42).
+// attention_ranges as a decode step runs it: K stored dimension-major as the cache keeps a prompt's (kk is
+// token-major), keys [0, prefix) packed once; returns the output rows (initialised to 42). With
+// tails_from, the keys from there on are token-major in a buffer of their own, as the cache keeps tails.
 std::vector<float> attention_over_packed_prefix(const std::vector<float>& q, const std::vector<float>& kk,
                                                 const std::vector<float>& v, const k::AttentionShape& s,
                                                 const std::vector<k::KeyRanges>& ranges, int prefix, int capacity,
-                                                float scale, k::PackedKv& packed) {
-  std::vector<float> kt(std::size_t(s.kv_stride) * capacity);
-  for (int j = 0; j < capacity; ++j)
-    for (int e = 0; e < s.kv_stride; ++e) kt[std::size_t(e) * capacity + j] = kk[std::size_t(j) * s.kv_stride + e];
+                                                float scale, k::PackedKv& packed, int tails_from = -1) {
+  const int dim_major = tails_from < 0 ? capacity : tails_from;
+  std::vector<float> kt(std::size_t(s.kv_stride) * dim_major);
+  for (int j = 0; j < dim_major; ++j)
+    for (int e = 0; e < s.kv_stride; ++e) kt[std::size_t(e) * dim_major + j] = kk[std::size_t(j) * s.kv_stride + e];
+  const std::vector<float> tail_rows(kk.begin() + std::size_t(dim_major) * s.kv_stride, kk.end());
   auto st = s;
   st.k_token_stride = 1;
-  st.k_dim_stride = capacity;
+  st.k_dim_stride = dim_major;
   auto ps = st;
   ps.keys = prefix;
   k::pack_kv(kt.data(), v.data(), ps, packed);
   std::vector<float> out(std::size_t(s.queries) * s.out_stride, 42.0f);
-  k::attention_ranges(q.data(), kt.data(), v.data(), st, ranges.data(), scale, out.data(), &packed);
+  const k::TokenMajorTails tails =
+      tails_from < 0 ? k::TokenMajorTails{} : k::TokenMajorTails{tail_rows.data(), tails_from, s.kv_stride};
+  k::attention_ranges(q.data(), kt.data(), v.data(), st, ranges.data(), scale, out.data(), &packed, tails);
   return out;
 }
 
@@ -390,6 +395,20 @@ BOOST_AUTO_TEST_CASE(attention_over_a_shared_prefix_and_own_tails) {
   k::attention_ranges(q.data(), kk.data(), v.data(), s, ranges.data(), 0.25f, out.data());
   const auto ref = ranges_reference(q, kk, v, s, ranges, 0.25);
   BOOST_TEST(max_err(out, ref) < 1e-5);
+  // The tails' K in a buffer of their own (from key 600 on), as a decode cache keeps them.
+  const std::vector<float> tails(kk.begin() + 600 * s.kv_stride, kk.end());
+  std::fill(out.begin(), out.end(), 42.0f);
+  k::attention_ranges(q.data(), kk.data(), v.data(), s, ranges.data(), 0.25f, out.data(), nullptr,
+                      {tails.data(), 600, s.kv_stride});
+  BOOST_TEST(max_err(out, ref) < 1e-5);
+  // The first three rows share their prefix: packed for the call, then the packed path.
+  k::AttentionShape three = s;
+  three.queries = 3;
+  const std::vector<k::KeyRanges> shared(ranges.begin(), ranges.begin() + 3);
+  std::vector<float> out3(3 * s.out_stride, 42.0f);
+  k::attention_ranges(q.data(), kk.data(), v.data(), three, shared.data(), 0.25f, out3.data(), nullptr,
+                      {tails.data(), 600, s.kv_stride});
+  BOOST_TEST(max_err(out3, ranges_reference(q, kk, v, three, shared, 0.25)) < 1e-5);
 }
 
 BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
@@ -407,12 +426,15 @@ BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
       for (int r = 0; r < rows; ++r) ranges.push_back({prefix, prefix + 20 * r, 1 + (r * 23) % 70});
       const auto q = random_vector(rows * s.q_stride, 51), kk = random_vector(capacity * s.kv_stride, 52, 2.0f),
                  v = random_vector(capacity * s.kv_stride, 53);
-      k::PackedKv packed;
-      const auto out = attention_over_packed_prefix(q, kk, v, s, ranges, prefix, capacity, 0.125f, packed);
-      BOOST_TEST(packed.keys == prefix);
-      BOOST_TEST(max_err(out, ranges_reference(q, kk, v, s, ranges, 0.125)) < tolerance,
-                 "products " << int(products) << " rows " << rows << " head size " << hd);
-      BOOST_TEST(packed.vnni == (products == k::AttentionProducts::Int8 && k::vnni_products_for(hd)));
+      // Tails in the dimension-major K after the prefix, or token-major in a buffer of their own.
+      for (const int tails_from : {-1, prefix}) {
+        k::PackedKv packed;
+        const auto out = attention_over_packed_prefix(q, kk, v, s, ranges, prefix, capacity, 0.125f, packed, tails_from);
+        BOOST_TEST(packed.keys == prefix);
+        BOOST_TEST(max_err(out, ranges_reference(q, kk, v, s, ranges, 0.125)) < tolerance,
+                   "products " << int(products) << " rows " << rows << " head size " << hd << " tails from " << tails_from);
+        BOOST_TEST(packed.vnni == (products == k::AttentionProducts::Int8 && k::vnni_products_for(hd)));
+      }
     }
 }
 
