@@ -183,13 +183,13 @@ struct GreedyStats {
 };
 
 // Columns [0, n) (n <= 64, a product's block) of one row's outputs z into `st`, where column j's margin is
-// f bound[j] + g scale[j] and column `skip` may not win (an excluded token; -1: none).
+// f bound[j] + g scale[j] and the columns of the bits of `excluded` may not win (excluded tokens).
 // (GCC 12's reduction intrinsics start from an undefined vector and trip -Wmaybe-uninitialized.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-FOLIO_VNNI void greedy_block(const float* z, const float* bound, const float* scale, float f, float g, int n, int skip,
-                             GreedyStats& st) {
+FOLIO_VNNI void greedy_block(const float* z, const float* bound, const float* scale, float f, float g, int n,
+                             std::uint64_t excluded, GreedyStats& st) {
   const __m512 vf = _mm512_set1_ps(f), vg = _mm512_set1_ps(g), low = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   __m512 v[4];
   __mmask16 m[4];
@@ -201,7 +201,7 @@ FOLIO_VNNI void greedy_block(const float* z, const float* bound, const float* sc
     const __m512 margin = _mm512_fmadd_ps(vf, _mm512_maskz_loadu_ps(m[i], bound + j),
                                           _mm512_mul_ps(vg, _mm512_maskz_loadu_ps(m[i], scale + j)));
     __mmask16 may_win = m[i];
-    if (skip >= j && skip < j + 16) may_win &= static_cast<__mmask16>(~(1u << (skip - j)));
+    may_win &= static_cast<__mmask16>(~(excluded >> j));
     bar = _mm512_mask_max_ps(bar, may_win, bar, _mm512_sub_ps(v[i], margin));
     mx = _mm512_max_ps(mx, v[i]);
   }
@@ -343,9 +343,9 @@ class Int8Linear final : public Linear::Impl {
         GreedyStats* mine = stats.data() + static_cast<std::size_t>(omp_get_thread_num() % team) * rows;
         for (int i = 0; i < b.rows; ++i) {
           const int t = sc.rows.token[b.row0 + i];
-          int skip = -1;  // an excluded column in this block (one at most: see settle_greedy_row)
+          std::uint64_t skip = 0;  // the block's excluded columns
           for (const int e : excluded)
-            if (e >= b.col0 && e < b.col0 + b.cols) skip = e - b.col0;
+            if (e >= b.col0 && e < b.col0 + b.cols) skip |= std::uint64_t{1} << (e - b.col0);
           greedy_block(z + static_cast<std::size_t>(t) * out_ + b.col0, col_bounds_.data() + b.col0,
                        col_scales_.data() + b.col0, factors[2 * t], factors[2 * t + 1], b.cols, skip, mine[t]);
         }
@@ -479,12 +479,10 @@ class Int8Linear final : public Linear::Impl {
 
   // greedy() for row r of `rows` quantised rows, whose one-plane outputs z the product's sink summarised
   // in `st` (margins f bound + g scale): false when it has more candidates than are worth recomputing one
-  // by one, or more than one excluded column fell in one block (the sink skipped one; rare enough).
+  // by one.
   bool settle_greedy_row(const QuantisedRows& in, int r, int rows, float* z, std::span<const int> excluded,
                          const GreedyStats& st, float f, float g, int* index, float* logprob) const {
     constexpr int kMaxCandidates = 512;  // about 100 cycles each, against a two-plane product of the row
-    for (std::size_t i = 1; i < excluded.size(); ++i)
-      if (excluded[i] / kVnniPanelCols == excluded[i - 1] / kVnniPanelCols) return false;
     thread_local std::vector<int> candidates;
     int* c = grown(candidates, out_);
     int count = greedy_candidates(z, col_bounds_.data(), col_scales_.data(), f, g, out_, st.bar, c);

@@ -693,8 +693,10 @@ BOOST_AUTO_TEST_CASE(int8_greedy_picks_what_the_two_plane_outputs_pick) {
     for (const bool exclude : {false, true}) {
       std::vector<int> expect(m), got(m), first_plane(m), excluded;
       std::vector<float> expect_lp(m), got_lp(m), unused(m);
-      if (exclude) {  // the two-plane winners of rows 0 and 1 (a fixed-length replay's end tokens)
+      if (exclude) {  // the two-plane winners of rows 0 and 1 (a fixed-length replay's end tokens), and the
+                      // first one's twin (two excluded columns in one block of the product)
         excluded = {int(std::max_element(y2.begin(), y2.begin() + vocab) - y2.begin())};
+        excluded.push_back(excluded[0] ^ 1);
         if (m > 1) excluded.push_back(int(std::max_element(y2.begin() + vocab, y2.begin() + 2 * vocab) - y2.begin()) - vocab);
         std::sort(excluded.begin(), excluded.end());
         excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
@@ -710,6 +712,36 @@ BOOST_AUTO_TEST_CASE(int8_greedy_picks_what_the_two_plane_outputs_pick) {
     }
   }
   BOOST_TEST(reranked > 0);  // the one-plane outputs alone would have chosen otherwise somewhere
+  // An excluded column must not set the bar either: A (excluded) scores highest, B next with a small weight
+  // norm (a tight bound), J lower with a large one (a loose bound). Were A's lower bound the bar, B's upper
+  // bound would miss it and J, recomputed alone, would be chosen.
+  {
+    const int n_cols = 64;
+    auto xr = random_vector(k_in, 91);
+    double xx = 0;
+    for (float v : xr) xx += double(v) * v;
+    const auto noise = random_vector(std::size_t(n_cols) * k_in, 92, 0.001f), wide = random_vector(k_in, 93);
+    std::vector<float> wr(noise);
+    const auto along = [&](int n, double value) {  // column n's output becomes `value` (plus its noise)
+      for (int e = 0; e < k_in; ++e) wr[std::size_t(n) * k_in + e] += float(value * xr[e] / xx);
+    };
+    along(5, 10.0);  // A
+    along(6, 9.8);   // B
+    along(7, 9.5);   // J, and a large part orthogonal to x:
+    double wx = 0;
+    for (int e = 0; e < k_in; ++e) wx += double(wide[e]) * xr[e];
+    for (int e = 0; e < k_in; ++e) wr[std::size_t(7) * k_in + e] += float(wide[e] - wx * xr[e] / xx);
+    const k::Linear lin(wr, n_cols, k_in, {}, k::Precision::Int8, k::Int8Input::TwoPlanes);
+    std::vector<float> y(n_cols);
+    lin.forward(xr.data(), 1, y.data());
+    const std::vector<int> no_a{5};
+    int expect = 0, got = 0;
+    float expect_lp = 0, got_lp = 0;
+    k::greedy_tokens(y.data(), 1, n_cols, &expect, &expect_lp, no_a);
+    lin.greedy(xr.data(), 1, no_a, &got, &got_lp);
+    BOOST_TEST(expect == 6);
+    BOOST_TEST(got == expect);
+  }
   // Flat outputs (every column the same): too many candidates, so the row is multiplied at two planes.
   std::vector<float> flat(std::size_t(vocab) * k_in);
   for (int n = 0; n < vocab; ++n) std::copy_n(w.begin(), k_in, flat.begin() + std::size_t(n) * k_in);
