@@ -251,18 +251,23 @@ class Int8Linear final : public Linear::Impl {
     if (!bias.empty()) std::copy(bias.begin(), bias.end(), bias_.begin());
     std::vector<std::int8_t> q(static_cast<std::size_t>(out) * in);
     quantize_weights_s8(weight.data(), out, in, q.data(), col_scales_.data());
-    // greedy() bounds each column's residual-plane share by the norm of its s8 weights.
-    if (planes_ == 2 && !adaptive_) col_bounds_.resize(out);
     for (int n = 0; n < out; ++n) {
       std::int32_t sum = 0;
-      double squares = 0.0;
-      for (int k = 0; k < in; ++k) {
-        const int v = q[static_cast<std::size_t>(n) * in + k];
-        sum += v;
-        squares += v * v;
-      }
+      for (int k = 0; k < in; ++k) sum += q[static_cast<std::size_t>(n) * in + k];
       col_sums_[n] = static_cast<float>(sum);
-      if (!col_bounds_.empty()) col_bounds_[n] = col_scales_[n] * static_cast<float>(std::sqrt(squares));
+    }
+    // greedy() bounds each column's residual-plane share by the norm of its s8 weights (only the layers it
+    // can serve: two planes for every token).
+    if (planes_ == 2 && !adaptive_) {
+      col_bounds_.resize(out);
+      for (int n = 0; n < out; ++n) {
+        std::int64_t squares = 0;
+        for (int k = 0; k < in; ++k) {
+          const int v = q[static_cast<std::size_t>(n) * in + k];
+          squares += v * v;
+        }
+        col_bounds_[n] = col_scales_[n] * static_cast<float>(std::sqrt(static_cast<double>(squares)));
+      }
     }
     // Largest bucket whose s32 chunk fits the cache budget (at least 64 rows: smaller M loses speed).
     chunk_ = kMaxRows;
