@@ -10,6 +10,7 @@ namespace {
 
 using vnni::broadcast4;
 using vnni::dpbusd;
+using vnni::keep_until_here;
 
 // RB rows against KB blocks of 16 keys at a time: each K vector is loaded once for all RB rows, and
 // RB x KB accumulators keep enough independent vpdpbusd chains in flight (one row alone would wait on the
@@ -29,7 +30,9 @@ FOLIO_VNNI void scores_blocks(const std::uint8_t* q, int hd, const std::int8_t* 
       for (int r = 0; r < RB; ++r) {
         const __m512i qb = broadcast4(q + r * hd + g * 4);
         for (int b = 0; b < KB; ++b) acc[r][b] = dpbusd(acc[r][b], qb, kv[b]);
+        keep_until_here(qb);
       }
+      for (int b = 0; b < KB; ++b) keep_until_here(kv[b]);
     }
     for (int r = 0; r < RB; ++r)
       for (int b = 0; b < KB; ++b)
@@ -63,7 +66,9 @@ FOLIO_VNNI void values_rows(const std::uint8_t* p, int keys, int stride, const s
     for (int r = 0; r < RB; ++r) {
       const __m512i pb = broadcast4(p + static_cast<std::size_t>(r) * stride + j4 * 4);
       for (int h = 0; h < HB; ++h) acc[u][r][h] = dpbusd(acc[u][r][h], pb, vv[h]);
+      keep_until_here(pb);
     }
+    for (int h = 0; h < HB; ++h) keep_until_here(vv[h]);
   };
   const int groups = keys / 4;
   int j4 = 0;

@@ -13,6 +13,7 @@ namespace {
 
 using vnni::broadcast4;
 using vnni::dpbusd;
+using vnni::keep_until_here;
 
 constexpr int kGroupBytes = 4 * 64;    // one group: 4 k x 64 columns
 // Below this many weight bytes a product stays on the calling thread (a team's fork costs more).
@@ -57,7 +58,10 @@ FOLIO_VNNI void tile(const Tile& t) {
       const __m512i b = broadcast4(src[r] + g * 4);
 #pragma GCC unroll 4
       for (int c = 0; c < C; ++c) acc[r][c] = dpbusd(acc[r][c], b, wv[c]);
+      keep_until_here(b);
     }
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) keep_until_here(wv[c]);
   }
   if (t.tail) {  // the padded weights of the missing k are zero; the activations must not be read past
     __m512i wv[C];
