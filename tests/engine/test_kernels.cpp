@@ -3,6 +3,8 @@
 // and the linear layer over a sweep of row counts, odd sizes, biases, activations and residual adds.
 #include <boost/test/unit_test.hpp>
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -413,12 +415,19 @@ BOOST_AUTO_TEST_CASE(attention_over_a_shared_prefix_and_own_tails) {
 
 BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
   // A page prefix of 1,100 keys packed once, read by 1 and by 10 questions with tails of their own (as the
-  // decoder's steps do); K dimension-major as the cache keeps it. Head sizes 64 and 128 take the VNNI
-  // product loops on CPUs that have them (two register blockings), 48 the oneDNN products.
-  const int heads = 9, kv_heads = 3, prefix = 1100, capacity = 1400;
+  // decoder's steps do), and by 40 rows (ten questions' suffixes of four tokens); K dimension-major as the cache
+  // keeps it. Head sizes 64 and 128 take the VNNI product loops on CPUs that have them (two register
+  // blockings), 48 the oneDNN products. Teams of 1, 2 and 5 threads split each kv head's rows into 1, 2
+  // and 4 parts.
+  const int heads = 9, kv_heads = 3, prefix = 1100, capacity = 1950;
+  const int team_before = omp_get_max_threads();
+  for (const int team : {1, 2, 5})
   for (const auto& [products, tolerance] : {std::pair{k::AttentionProducts::F32, 1e-5},
                                             std::pair{k::AttentionProducts::Int8, 3e-2}})
-    for (const auto& [rows, hd] : {std::pair{1, 64}, std::pair{10, 64}, std::pair{3, 128}, std::pair{5, 48}}) {
+    for (const auto& [rows, hd] : {std::pair{1, 64}, std::pair{10, 64}, std::pair{3, 128}, std::pair{5, 48},
+                                   std::pair{40, 64}}) {
+      if (rows == 40 && team != 2) continue;
+      omp_set_num_threads(team);
       k::AttentionShape s = dense_shape(rows, heads, kv_heads, hd);
       s.products = products;
       std::vector<k::KeyRanges> ranges;
@@ -432,10 +441,12 @@ BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
         const auto out = attention_over_packed_prefix(q, kk, v, s, ranges, prefix, capacity, 0.125f, packed, tails_from);
         BOOST_TEST(packed.keys == prefix);
         BOOST_TEST(max_err(out, ranges_reference(q, kk, v, s, ranges, 0.125)) < tolerance,
-                   "products " << int(products) << " rows " << rows << " head size " << hd << " tails from " << tails_from);
+                   "products " << int(products) << " rows " << rows << " head size " << hd << " tails from " << tails_from
+                               << " team " << team);
         BOOST_TEST(packed.vnni == (products == k::AttentionProducts::Int8 && k::vnni_products_for(hd)));
       }
     }
+  omp_set_num_threads(team_before);
 }
 
 BOOST_AUTO_TEST_CASE(int8_decode_attention_drops_the_low_weight_plane_only_where_it_is_safe) {
