@@ -321,13 +321,14 @@ FOLIO_AVX512 __m512 int8_scores16(const std::int32_t* acc, const std::int32_t* k
   return _mm512_mul_ps(_mm512_cvtepi32_ps(c), _mm512_maskz_loadu_ps(m, k_scale + j));
 }
 
-// e = exp(a t - a_max) for the lanes of m, 0 elsewhere and below exp_approx's clamp (-87.3). The weights
-// only need 16 bits, so e^r on |r| <= ln2/2 is a degree-5 Taylor polynomial (relative error < 3e-6)
-// rather than exp_approx's degree 7.
-FOLIO_AVX512 __m512 exp16(const float* t, __mmask16 m, __m512 a, __m512 a_max) {
-  const __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, t), a, a_max);
-  const ExpParts e = exp_parts(x);
-  return _mm512_maskz_scalef_ps(_mm512_mask_cmp_ps_mask(m, x, _mm512_set1_ps(-87.33654f), _CMP_GT_OQ), e.p, e.n);
+// e = exp(a t - a_max) = 2^(a2 t - a2_max) (a2 = a log2(e), a2_max = a_max log2(e): the caller folds the base
+// into its scale) for the lanes of m, 0 elsewhere and below exp_approx's clamp (e^-87.3 = 2^-126). The
+// weights only need 16 bits, so 2^r on |r| <= 1/2 is a degree-4 polynomial (relative error < 2.7e-6) rather
+// than exp_approx's degree 7.
+FOLIO_AVX512 __m512 exp16(const float* t, __mmask16 m, __m512 a2, __m512 a2_max) {
+  const __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, t), a2, a2_max);
+  const ExpParts e = exp2_parts(x);
+  return _mm512_maskz_scalef_ps(_mm512_mask_cmp_ps_mask(m, x, _mm512_set1_ps(-126.0f), _CMP_GT_OQ), e.p, e.n);
 }
 #undef FOLIO_AVX512
 
@@ -356,7 +357,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float int8_scores_max_avx51
 __attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_planes_avx512(const float* t, int n, int keys,
                                                                              float t_max, float a, std::uint8_t* hi,
                                                                              std::uint8_t* lo) {
-  const __m512 va = _mm512_set1_ps(a), a_max = _mm512_set1_ps(a * t_max);
+  constexpr float kLog2e = 1.44269504f;
+  const __m512 va = _mm512_set1_ps(a * kLog2e), a_max = _mm512_set1_ps(a * t_max * kLog2e);
   __m512 vsum = _mm512_setzero_ps();
   int j = 0;
   for (; j + 64 <= n; j += 64) {
