@@ -316,8 +316,8 @@ void weights_to_u8_planes(const float* e, int n, std::uint8_t* hi, std::uint8_t*
 // Scores (acc - 128 k_sum) k_scale of keys [j, j + 16), lanes of m.
 FOLIO_AVX512 __m512 int8_scores16(const std::int32_t* acc, const std::int32_t* k_sum, const float* k_scale, int j,
                                   __mmask16 m) {
-  const __m512i c = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, acc + j),
-                                     _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m, k_sum + j), 7));
+  __m512i c = _mm512_maskz_loadu_epi32(m, acc + j);
+  if (k_sum) c = _mm512_sub_epi32(c, _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m, k_sum + j), 7));
   return _mm512_mul_ps(_mm512_cvtepi32_ps(c), _mm512_maskz_loadu_ps(m, k_scale + j));
 }
 
@@ -332,10 +332,9 @@ FOLIO_AVX512 __m512 exp16(const float* t, __mmask16 m, __m512 a2, __m512 a2_max)
 }
 #undef FOLIO_AVX512
 
-// Pass 1: t = (acc - 128 k_sum) k_scale for keys [0, n), n > 0, into t; returns max t.
-__attribute__((target("avx512f,avx512bw,avx512vl"))) float int8_scores_max_avx512(const std::int32_t* acc,
-                                                                                  const std::int32_t* k_sum,
-                                                                                  const float* k_scale, int n, float* t) {
+// int8_scores_max_avx512's loop, compiled apart for a null k_sum (its test then leaves the loop).
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline float int8_scores_max_loop(
+    const std::int32_t* acc, const std::int32_t* k_sum, const float* k_scale, int n, float* t) {
   // Full vectors unmasked; only the last, partial one is masked.
   const int full = n / 16 * 16;
   const __mmask16 tail = static_cast<__mmask16>((1u << (n - full)) - 1);
@@ -351,6 +350,15 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float int8_scores_max_avx51
     vmax = _mm512_mask_max_ps(vmax, tail, vmax, v);
   }
   return _mm512_reduce_max_ps(vmax);
+}
+
+// Pass 1: t = (acc - 128 k_sum) k_scale for keys [0, n), n > 0, into t; returns max t. Without k_sum, acc
+// has the zero point's share taken off already (vnni_scores with k_sum).
+__attribute__((target("avx512f,avx512bw,avx512vl"))) float int8_scores_max_avx512(const std::int32_t* acc,
+                                                                                  const std::int32_t* k_sum,
+                                                                                  const float* k_scale, int n, float* t) {
+  if (!k_sum) return int8_scores_max_loop(acc, nullptr, k_scale, n, t);
+  return int8_scores_max_loop(acc, k_sum, k_scale, n, t);
 }
 
 // Pass 2: e = exp(a (t - t_max)) for keys [0, n) as the two u8 planes, zeros for keys [n, keys); returns sum e.
@@ -417,8 +425,13 @@ template <AttentionProducts P>
                                                 const std::int32_t* k_sum, const float* k_scale, float a, int visible,
                                                 int keys, float* s, void* p_row, std::uint8_t* lo) {
   if constexpr (P == AttentionProducts::Int8) {
+    if (!k_sum) {  // the zero point's share taken off in the product (vnni_scores with k_sum)
 #pragma omp simd
-    for (int j = 0; j < visible; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
+      for (int j = 0; j < visible; ++j) s[j] = static_cast<float>(acc[j]) * a * k_scale[j];
+    } else {
+#pragma omp simd
+      for (int j = 0; j < visible; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
+    }
   } else {
 #pragma omp simd
     for (int j = 0; j < visible; ++j) s[j] = scores_f32[j] * a;
@@ -662,9 +675,12 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   int* row_keys = grown(sc.row_keys, 2 * static_cast<std::size_t>(rows_pad));
   for (int r = 0; r < rows; ++r)
     row_keys[r] = causal ? std::min(s.keys, s.first_query_position + i0 + r + 1) : s.keys;
+  const std::size_t kg = static_cast<std::size_t>(g) * pk.padded;
+  // The int8 scores' zero-point share: taken off in the VNNI product's accumulators, else in the softmax.
+  const std::int32_t* const k_sum_left = pk.vnni ? nullptr : pk.k_sum.data() + kg;
   if (pk.vnni)
     vnni_scores(static_cast<const std::uint8_t*>(b.q), rows, hd, static_cast<const std::int8_t*>(b.k), keys,
-                static_cast<std::int32_t*>(b.s), row_keys);
+                static_cast<std::int32_t*>(b.s), row_keys, pk.k_sum.data() + kg);
   else
     scores_product(*bp, b, products, rows_pad, keys, hd);
   // Softmax weights, row by row; padded rows of P stay zero.
@@ -674,7 +690,6 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   // planes (a row's own choice); the low planes that run are moved together, in row order, as it goes.
   int* lo_of = grown(sc.lo_of, rows_pad);
   int lo_rows = 0;
-  const std::size_t kg = static_cast<std::size_t>(g) * pk.padded;
   for (int r = 0; r < rows; ++r) {
     const std::size_t at = static_cast<std::size_t>(r) * keys;
     // The row's output lines, written at the end of the item, come in meanwhile: stored cold, they had
@@ -684,14 +699,14 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
     lo_of[r] = lo_rows++;
     if (products == AttentionProducts::Int8 && avx512) {
       std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
-      sums[r] = softmax_row_int8_avx512(static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
+      sums[r] = softmax_row_int8_avx512(static_cast<const std::int32_t*>(b.s) + at, k_sum_left,
                                         pk.k_scale.data() + kg, sc.q_scale[r] * scale, row_keys[r], keys, row,
                                         p8 + at, p8 + b.sn + at);
       if (!pk.vnni) continue;
       if (const float kept = settle_low_plane(p8, b.sn, keys, r, lo_of, lo_rows); kept >= 0.0f) sums[r] = kept;
     } else if (products == AttentionProducts::Int8) {
       std::uint8_t* p8 = static_cast<std::uint8_t*>(b.p);
-      sums[r] = softmax_weights(products, nullptr, static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
+      sums[r] = softmax_weights(products, nullptr, static_cast<const std::int32_t*>(b.s) + at, k_sum_left,
                                 pk.k_scale.data() + kg, sc.q_scale[r] * scale, row_keys[r], keys, row, p8 + at,
                                 p8 + b.sn + at);
     } else {
@@ -728,6 +743,11 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void int8_sc
                                                                                        const std::int32_t* k_sum,
                                                                                        const float* k_scale, float a,
                                                                                        float* s) {
+  if (!k_sum) {  // the zero point's share taken off in the product (vnni_scores with k_sum)
+#pragma omp simd
+    for (int j = 0; j < n; ++j) s[j] = static_cast<float>(acc[j]) * a * k_scale[j];
+    return;
+  }
 #pragma omp simd
   for (int j = 0; j < n; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
 }
@@ -763,9 +783,11 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   auto q_local = [&](int r) { return q_row(m0 + r); };
 
   const ItemBuffers b = item_buffers(products, pk, g, rows, rows, keys, q_local, sc);
+  // The int8 scores' zero-point share: taken off in the VNNI product's accumulators, else in the softmax.
+  const std::int32_t* const k_sum_left = pk.vnni ? nullptr : pk.k_sum.data() + kg;
   if (pk.vnni)
     vnni_scores(static_cast<const std::uint8_t*>(b.q), rows, hd, static_cast<const std::int8_t*>(b.k), keys,
-                static_cast<std::int32_t*>(b.s));
+                static_cast<std::int32_t*>(b.s), nullptr, pk.k_sum.data() + kg);
   else
     scores_product(*bp, b, products, rows, keys, hd);
   float* sums = grown(sc.sums, rows);
@@ -804,7 +826,7 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
     if (products == AttentionProducts::Int8 && avx512 && a > 0.0f && P > 0) {
       // Two passes over the prefix: its scores and their maximum, then (with the tail's maximum) its
       // weights straight into the planes; the tail's weights stay f32 for the exact tail values.
-      const float t_max = int8_scores_max_avx512(static_cast<const std::int32_t*>(b.s) + at, pk.k_sum.data() + kg,
+      const float t_max = int8_scores_max_avx512(static_cast<const std::int32_t*>(b.s) + at, k_sum_left,
                                                  pk.k_scale.data() + kg, P, row);
       float* tail = row + P;
       float mx = a * t_max;
@@ -820,7 +842,7 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       continue;
     }
     if (products == AttentionProducts::Int8)
-      int8_scores(static_cast<const std::int32_t*>(b.s) + at, P, pk.k_sum.data() + kg, pk.k_scale.data() + kg, a, row);
+      int8_scores(static_cast<const std::int32_t*>(b.s) + at, P, k_sum_left, pk.k_scale.data() + kg, a, row);
     else
       for (int j = 0; j < P; ++j) row[j] = static_cast<const float*>(b.s)[at + j] * scale;
     sums[r] = exp_minus_max(row, P + kr.tail).sum;

@@ -15,14 +15,23 @@ using vnni::keep_until_here;
 // RB rows against KB blocks of 16 keys at a time: each K vector is loaded once for all RB rows, and
 // RB x KB accumulators keep enough independent vpdpbusd chains in flight (one row alone would wait on the
 // instruction's latency). Keys past the last whole group of KB blocks go one block at a time.
+// With k_sum, each key's sums start at -128 k_sum (see vnni_scores).
+// (GCC 12's shift intrinsic starts from an undefined vector and trips -Wmaybe-uninitialized: silenced here.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 template <int RB, int KB>
 FOLIO_VNNI void scores_blocks(const std::uint8_t* q, int hd, const std::int8_t* k, int stride, int jb0, int jb1,
-                              std::int32_t* s) {
+                              const std::int32_t* k_sum, std::int32_t* s) {
   const int groups = hd / 4;
   for (int jb = jb0; jb + KB <= jb1; jb += KB) {
     __m512i acc[RB][KB];
-    for (int r = 0; r < RB; ++r)
-      for (int b = 0; b < KB; ++b) acc[r][b] = _mm512_setzero_si512();
+    for (int b = 0; b < KB; ++b) {
+      const __m512i zero = _mm512_setzero_si512();
+      const __m512i start =
+          k_sum ? _mm512_sub_epi32(zero, _mm512_slli_epi32(_mm512_loadu_si512(k_sum + (jb + b) * 16), 7)) : zero;
+      for (int r = 0; r < RB; ++r) acc[r][b] = start;
+    }
     const std::int8_t* kb = k + static_cast<std::size_t>(jb) * groups * 64;
     for (int g = 0; g < groups; ++g) {
       __m512i kv[KB];
@@ -39,14 +48,16 @@ FOLIO_VNNI void scores_blocks(const std::uint8_t* q, int hd, const std::int8_t* 
         _mm512_storeu_si512(s + static_cast<std::size_t>(r) * stride + (jb + b) * 16, acc[r][b]);
   }
 }
+#pragma GCC diagnostic pop
 
 // The first `keys` scores of RB rows, `stride` apart.
 template <int RB>
-FOLIO_VNNI void scores_rows(const std::uint8_t* q, int hd, const std::int8_t* k, int keys, int stride, std::int32_t* s) {
+FOLIO_VNNI void scores_rows(const std::uint8_t* q, int hd, const std::int8_t* k, int keys, int stride,
+                            const std::int32_t* k_sum, std::int32_t* s) {
   constexpr int KB = RB >= 8 ? 2 : (RB >= 2 ? 4 : 8);
   const int blocks = keys / 16, whole = blocks / KB * KB;
-  scores_blocks<RB, KB>(q, hd, k, stride, 0, whole, s);
-  scores_blocks<RB, 1>(q, hd, k, stride, whole, blocks, s);
+  scores_blocks<RB, KB>(q, hd, k, stride, 0, whole, k_sum, s);
+  scores_blocks<RB, 1>(q, hd, k, stride, whole, blocks, k_sum, s);
 }
 
 // RB rows of P against V, HB vectors of 16 dims per row (hd = 16 HB): each group of 4 keys' V vectors
@@ -108,10 +119,10 @@ int keys_of_block(const int* row_keys, int r0, int rows, int unit, int keys) {
 bool vnni_products_for(int head_dim) { return vnni::cpu_has_vnni() && (head_dim == 64 || head_dim == 128); }
 
 void vnni_scores(const std::uint8_t* q, int rows, int hd, const std::int8_t* k, int keys, std::int32_t* s,
-                 const int* row_keys) {
+                 const int* row_keys, const std::int32_t* k_sum) {
   in_row_blocks<6>(rows, [&](auto rb, int r0) {
     const int n = keys_of_block(row_keys, r0, decltype(rb)::value, 16, keys);
-    scores_rows<decltype(rb)::value>(q + static_cast<std::size_t>(r0) * hd, hd, k, n, keys,
+    scores_rows<decltype(rb)::value>(q + static_cast<std::size_t>(r0) * hd, hd, k, n, keys, k_sum,
                                      s + static_cast<std::size_t>(r0) * keys);
   });
 }

@@ -26,9 +26,11 @@ inline std::size_t vnni_v_offset(int j, int t, int hd) {
 
 // s[r][j] = sum_t q[r][t] k[j][t] over rows r < rows (q: u8, rows hd apart), keys j < keys (a multiple of 16;
 // s's rows `keys` apart). With row_keys, row r needs only its first row_keys[r] scores: the rows run in
-// blocks, each block's up to its rows' most (a causal block's early rows skip the keys after them).
+// blocks, each block's up to its rows' most (a causal block's early rows skip the keys after them). With
+// k_sum (per key), s[r][j] starts from -128 k_sum[j]: Q's zero point of 128 taken off in the product's
+// accumulators, once a block of rows, instead of once a score in the softmax.
 void vnni_scores(const std::uint8_t* q, int rows, int hd, const std::int8_t* k, int keys, std::int32_t* s,
-                 const int* row_keys = nullptr);
+                 const int* row_keys = nullptr, const std::int32_t* k_sum = nullptr);
 
 // o[r][t] = sum_j p[r][j] v[j][t] over rows r < rows (p: u8, rows `keys` apart), keys a multiple of 4. With
 // row_keys, row r's weights from row_keys[r] on are zero and may be skipped (in blocks, as above).
