@@ -271,10 +271,10 @@ constexpr float kWeightOne = 65535.0f;
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #define FOLIO_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline
 
-// round(65535 e) for e in [0, 1] (and a hair above 1 from rounding), as 32-bit lanes.
-FOLIO_AVX512 __m512i fixed16(__m512 e) {
-  return _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(e, _mm512_set1_ps(kWeightOne))), _mm512_set1_epi32(65535));
-}
+// round(w) for w = 65535 e, e in [0, 1] (and a hair above 1 from rounding), as 32-bit lanes at most 65535.
+// store_planes64's packs saturate at 65535 themselves: it takes the rounding alone (unclamped16).
+FOLIO_AVX512 __m512i unclamped16(__m512 w) { return _mm512_cvtps_epi32(w); }
+FOLIO_AVX512 __m512i fixed16(__m512 w) { return _mm512_min_epi32(unclamped16(w), _mm512_set1_epi32(65535)); }
 
 // 16 weights' planes, lane by lane.
 FOLIO_AVX512 void store_planes16(__m512i w, std::uint8_t* hi, std::uint8_t* lo) {
@@ -284,7 +284,8 @@ FOLIO_AVX512 void store_planes16(__m512i w, std::uint8_t* hi, std::uint8_t* lo) 
 
 // 64 weights' planes: two packs per plane narrow four vectors at once (a quarter of the narrowing
 // instructions of lane-by-lane stores), and one permute puts the keys back in order (the packs interleave
-// 128-bit lanes: lane L holds keys 4L..4L+3 of each of the four vectors).
+// 128-bit lanes: lane L holds keys 4L..4L+3 of each of the four vectors). The first pack saturates the
+// weights (non-negative) at 65535.
 FOLIO_AVX512 void store_planes64(__m512i w0, __m512i w1, __m512i w2, __m512i w3, std::uint8_t* hi, std::uint8_t* lo) {
   const __m512i w01 = _mm512_packus_epi32(w0, w1), w23 = _mm512_packus_epi32(w2, w3);
   const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
@@ -295,14 +296,19 @@ FOLIO_AVX512 void store_planes64(__m512i w0, __m512i w1, __m512i w2, __m512i w3,
   _mm512_storeu_si512(lo, _mm512_permutexvar_epi32(order, l));
 }
 
+// 65535 e of 16 weights e.
+FOLIO_AVX512 __m512 weights16(const float* e) {
+  return _mm512_mul_ps(_mm512_loadu_ps(e), _mm512_set1_ps(kWeightOne));
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void weights_to_u8_planes_avx512(const float* e, int n,
                                                                                       std::uint8_t* hi,
                                                                                       std::uint8_t* lo) {
   int j = 0;
   for (; j + 64 <= n; j += 64)
-    store_planes64(fixed16(_mm512_loadu_ps(e + j)), fixed16(_mm512_loadu_ps(e + j + 16)),
-                   fixed16(_mm512_loadu_ps(e + j + 32)), fixed16(_mm512_loadu_ps(e + j + 48)), hi + j, lo + j);
-  for (; j + 16 <= n; j += 16) store_planes16(fixed16(_mm512_loadu_ps(e + j)), hi + j, lo + j);
+    store_planes64(unclamped16(weights16(e + j)), unclamped16(weights16(e + j + 16)),
+                   unclamped16(weights16(e + j + 32)), unclamped16(weights16(e + j + 48)), hi + j, lo + j);
+  for (; j + 16 <= n; j += 16) store_planes16(fixed16(weights16(e + j)), hi + j, lo + j);
   weights_to_u8_planes_scalar(e, n, hi, lo, j);
 }
 
@@ -321,13 +327,13 @@ FOLIO_AVX512 __m512 int8_scores16(const std::int32_t* acc, const std::int32_t* k
   return _mm512_mul_ps(_mm512_cvtepi32_ps(c), _mm512_maskz_loadu_ps(m, k_scale + j));
 }
 
-// e = exp(a t - a_max) = 2^(a2 t - a2_max) (a2 = a log2(e), a2_max = a_max log2(e): the caller folds the base
-// into its scale) for the lanes of m, 0 elsewhere and below exp_approx's clamp (e^-87.3 = 2^-126). The
-// weights only need 16 bits, so 2^r on |r| <= 1/2 is a degree-4 polynomial (relative error < 2.7e-6) rather
-// than exp_approx's degree 7.
+// w = 65535 e, e = exp(a t - a_max) = 2^(a2 t - a2_max) (a2 = a log2(e), a2_max = a_max log2(e): the caller
+// folds the base into its scale) for the lanes of m, 0 elsewhere and below exp_approx's clamp (e^-87.3 =
+// 2^-126): the weights in their fixed-point unit, 65535 folded into the polynomial. They only need 16 bits,
+// so 2^r on |r| <= 1/2 is a degree-4 polynomial (relative error < 2.7e-6) rather than exp_approx's degree 7.
 FOLIO_AVX512 __m512 exp16(const float* t, __mmask16 m, __m512 a2, __m512 a2_max) {
   const __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, t), a2, a2_max);
-  const ExpParts e = exp2_parts(x);
+  const ExpParts e = exp2_parts(x, kWeightOne);
   return _mm512_maskz_scalef_ps(_mm512_mask_cmp_ps_mask(m, x, _mm512_set1_ps(-126.0f), _CMP_GT_OQ), e.p, e.n);
 }
 #undef FOLIO_AVX512
@@ -362,6 +368,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float int8_scores_max_avx51
 }
 
 // Pass 2: e = exp(a (t - t_max)) for keys [0, n) as the two u8 planes, zeros for keys [n, keys); returns sum e.
+// (The planes hold round(65535 e), which the exponentials give directly; their sum is divided back once.)
 __attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_planes_avx512(const float* t, int n, int keys,
                                                                              float t_max, float a, std::uint8_t* hi,
                                                                              std::uint8_t* lo) {
@@ -370,22 +377,22 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_planes_avx512(con
   __m512 vsum = _mm512_setzero_ps();
   int j = 0;
   for (; j + 64 <= n; j += 64) {
-    const __m512 e0 = exp16(t + j, 0xffff, va, a_max), e1 = exp16(t + j + 16, 0xffff, va, a_max);
-    const __m512 e2 = exp16(t + j + 32, 0xffff, va, a_max), e3 = exp16(t + j + 48, 0xffff, va, a_max);
-    vsum = _mm512_add_ps(vsum, _mm512_add_ps(_mm512_add_ps(e0, e1), _mm512_add_ps(e2, e3)));
-    store_planes64(fixed16(e0), fixed16(e1), fixed16(e2), fixed16(e3), hi + j, lo + j);
+    const __m512 w0 = exp16(t + j, 0xffff, va, a_max), w1 = exp16(t + j + 16, 0xffff, va, a_max);
+    const __m512 w2 = exp16(t + j + 32, 0xffff, va, a_max), w3 = exp16(t + j + 48, 0xffff, va, a_max);
+    vsum = _mm512_add_ps(vsum, _mm512_add_ps(_mm512_add_ps(w0, w1), _mm512_add_ps(w2, w3)));
+    store_planes64(unclamped16(w0), unclamped16(w1), unclamped16(w2), unclamped16(w3), hi + j, lo + j);
   }
   for (; j + 16 <= n; j += 16) {
-    const __m512 e = exp16(t + j, 0xffff, va, a_max);
-    vsum = _mm512_add_ps(vsum, e);
-    store_planes16(fixed16(e), hi + j, lo + j);
+    const __m512 w = exp16(t + j, 0xffff, va, a_max);
+    vsum = _mm512_add_ps(vsum, w);
+    store_planes16(fixed16(w), hi + j, lo + j);
   }
   int zero_from = j;
   if (j < n) {
     const __mmask16 tail = static_cast<__mmask16>((1u << (n - j)) - 1);
-    const __m512 e = exp16(t + j, tail, va, a_max);  // 0 past n
-    vsum = _mm512_add_ps(vsum, e);
-    const __m512i w = fixed16(e);
+    const __m512 wf = exp16(t + j, tail, va, a_max);  // 0 past n
+    vsum = _mm512_add_ps(vsum, wf);
+    const __m512i w = fixed16(wf);
     // A whole vector is stored when the row has room (a masked byte store is slow).
     if (j + 16 <= keys) {
       store_planes16(w, hi + j, lo + j);
@@ -398,7 +405,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_planes_avx512(con
   }
   std::fill(hi + zero_from, hi + keys, std::uint8_t{0});
   std::fill(lo + zero_from, lo + keys, std::uint8_t{0});
-  return _mm512_reduce_add_ps(vsum);
+  return _mm512_reduce_add_ps(vsum) / kWeightOne;
 }
 
 // The sum of n bytes (n a multiple of 64), 64 at a time.
