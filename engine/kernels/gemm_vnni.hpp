@@ -41,6 +41,9 @@ struct VnniTile {
 struct VnniBlock {
   int row0 = 0, rows = 0, col0 = 0, cols = 0;
   const std::int32_t* acc = nullptr;
+  // Where this thread's columns of the product end: its next block of the same rows starts at col0 + 64
+  // if that is below (a product split by columns leaves the rest to other threads).
+  int cols_end = 0;
 };
 constexpr int kVnniBlockStride = 64;
 // Output columns per panel of the reordered weights (a block never spans two).

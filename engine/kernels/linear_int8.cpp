@@ -29,6 +29,7 @@
 #include "engine/kernels/gemm_vnni.hpp"
 #include "engine/kernels/linear_impl.hpp"
 #include "engine/kernels/parallel.hpp"
+#include "engine/kernels/prefetch.hpp"
 #include "engine/kernels/quantize.hpp"
 #include "engine/kernels/scratch.hpp"
 #include "engine/kernels/softmax.hpp"
@@ -635,6 +636,11 @@ class Int8Linear final : public Linear::Impl {
                         bool accumulate, float* y, std::size_t stride, int col) const {
     for_each_block_token(b, l, [&](int t, int i, bool two) {
       const std::int32_t* hi = b.acc + static_cast<std::size_t>(i) * kVnniBlockStride;
+      // A residual add reads and writes the token's output row, which a long product's earlier steps have
+      // left in the L3: the part this thread's next panel adds to is fetched now, a panel of work ahead.
+      if (accumulate && b.col0 + kVnniPanelCols < b.cols_end)
+        for (int c = 0; c < kVnniPanelCols; c += 16)
+          prefetch_for_writing(y + static_cast<std::size_t>(t) * stride + col + kVnniPanelCols + c);
       dequantize_planes(act, hi, two ? hi + kVnniBlockStride : nullptr, in.row_scales[t], in.zero_points[t],
                         col_sums_.data() + b.col0, col_scales_.data() + b.col0, bias_.data() + b.col0, 0, b.cols,
                         accumulate, y + static_cast<std::size_t>(t) * stride + col);
