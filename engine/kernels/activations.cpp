@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstddef>
 
 #include "engine/kernels/parallel.hpp"
@@ -68,13 +69,21 @@ __attribute__((target("avx512f"))) void silu_gate_avx512(const float* g, const f
   }
 }
 
-__attribute__((target("avx512f"))) void gelu_tanh_in_place_avx512(float* t, int n) {
+// With a range (lo, hi), the outputs' min and max with 0 too (the masked lanes of a partial vector are 0).
+template <bool Range>
+__attribute__((target("avx512f"))) void gelu_tanh_in_place_avx512(float* t, int n, float* lo, float* hi) {
+  __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
+  auto track = [&](__m512 g) __attribute__((target("avx512f"), always_inline)) {
+    if constexpr (Range) vlo = _mm512_min_ps(vlo, g), vhi = _mm512_max_ps(vhi, g);
+    return g;
+  };
   int i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(t + i, gelu16(_mm512_loadu_ps(t + i)));
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(t + i, track(gelu16(_mm512_loadu_ps(t + i))));
   if (i < n) {
     const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
-    _mm512_mask_storeu_ps(t + i, m, gelu16(_mm512_maskz_loadu_ps(m, t + i)));
+    _mm512_mask_storeu_ps(t + i, m, track(gelu16(_mm512_maskz_loadu_ps(m, t + i))));
   }
+  if constexpr (Range) *lo = _mm512_reduce_min_ps(vlo), *hi = _mm512_reduce_max_ps(vhi);
 }
 #pragma GCC diagnostic pop
 
@@ -95,8 +104,15 @@ void silu_gate_pairs(const float* gate, const float* up, int n, float* out) {
 }
 
 void gelu_tanh_in_place(float* t, int n) {
-  if (has_avx512f()) return gelu_tanh_in_place_avx512(t, n);
+  if (has_avx512f()) return gelu_tanh_in_place_avx512<false>(t, n, nullptr, nullptr);
   gelu_row(t, n);
+}
+
+void gelu_tanh_in_place(float* t, int n, float& lo, float& hi) {
+  if (has_avx512f()) return gelu_tanh_in_place_avx512<true>(t, n, &lo, &hi);
+  gelu_row(t, n);
+  lo = hi = 0.0f;
+  for (int i = 0; i < n; ++i) lo = std::min(lo, t[i]), hi = std::max(hi, t[i]);
 }
 
 }  // namespace folio::engine::kernels

@@ -418,9 +418,10 @@ class Int8Linear final : public Linear::Impl {
       // Each element costs about three light passes here (the activation unless gated already, two planes out).
       for_each_row(rows, 3 * out_, [&](int r) {
         float* t = h + static_cast<std::size_t>(r) * width;
-        if (act == MlpActivation::GeluTanh) gelu_tanh_in_place(t, out_);
+        float range[2];
+        if (act == MlpActivation::GeluTanh) gelu_tanh_in_place(t, out_, range[0], range[1]);
         else if (!paired) silu_gate_in_place(t, mid);
-        second->quantise_row(t, r, rows, sc.mid);
+        second->quantise_row(t, r, rows, sc.mid, act == MlpActivation::GeluTanh ? range : nullptr);
       });
       second->list_rows(sc.mid, rows, sc.mid_rows);
       float* out = y + static_cast<std::size_t>(row0) * second->out_;
@@ -537,9 +538,12 @@ class Int8Linear final : public Linear::Impl {
 
   // Token r of `rows` (one row of in_ values) into the input planes: both for an adaptive layer too (the
   // second layer of an MLP, which this feeds, is never adaptive; the per-token choice is quantise_input's).
-  void quantise_row(const float* x, int r, int rows, QuantisedRows& in) const {
+  // range: the row's [min(x, 0), max(x, 0)] if its producer has it (one plane only).
+  void quantise_row(const float* x, int r, int rows, QuantisedRows& in, const float* range = nullptr) const {
     std::uint8_t* q = in.q.data() + static_cast<std::size_t>(r) * in_;
-    if (planes_ == 2)
+    if (range && planes_ == 1)
+      quantize_row_u8_in_range(x, in_, range[0], range[1], q, in.row_scales.data() + r, in.zero_points.data() + r);
+    else if (planes_ == 2)
       quantize_rows_u8_planes(x, 1, in_, in_, q, in.q.data() + static_cast<std::size_t>(rows + r) * in_,
                               in.row_scales.data() + r, in.zero_points.data() + r);
     else

@@ -99,13 +99,19 @@ namespace {
 
 // One token as u8 (and, with Planes, its residual plane `lo` in the same pass: see quantize.hpp). Returns
 // the row's spread max(x, 0) - min(x, 0), which the adaptive planes below also need.
+// With `range`, [min(x, 0), max(x, 0)] as its producer found it, instead of a pass over the row.
 template <bool Planes>
 [[gnu::always_inline]] inline float quantize_u8(const float* x, int cols, std::uint8_t* q, std::uint8_t* lo_plane,
-                                                float* scale, std::int32_t* zero_point) {
+                                                float* scale, std::int32_t* zero_point,
+                                                const float* range = nullptr) {
   float lo = 0.0f, hi = 0.0f;
-  for (int i = 0; i < cols; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
+  if (range) {
+    lo = range[0], hi = range[1];
+  } else {
+    for (int i = 0; i < cols; ++i) {
+      lo = std::min(lo, x[i]);
+      hi = std::max(hi, x[i]);
+    }
   }
   const float s = (hi - lo) / 255.0f;
   *scale = s;
@@ -135,6 +141,11 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) float quanti
                                                                                     std::uint8_t* q, float* scale,
                                                                                     std::int32_t* zero_point) {
   return quantize_u8<false>(x, cols, q, nullptr, scale, zero_point);
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_row_u8_ranged(
+    const float* x, int cols, const float* range, std::uint8_t* q, float* scale, std::int32_t* zero_point) {
+  quantize_u8<false>(x, cols, q, nullptr, scale, zero_point, range);
 }
 
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_row_u8_planes(
@@ -229,6 +240,12 @@ void quantize_weights_s8(const float* w, int rows, int cols, std::int8_t* q, flo
     scales[r] = best_scale;
     round_row_s8(row, cols, best_scale > 0 ? 1.0f / best_scale : 0.0f, q + static_cast<std::size_t>(r) * cols);
   }
+}
+
+void quantize_row_u8_in_range(const float* x, int cols, float lo, float hi, std::uint8_t* q, float* scale,
+                              std::int32_t* zero_point) {
+  const float range[2] = {lo, hi};
+  quantize_row_u8_ranged(x, cols, range, q, scale, zero_point);
 }
 
 void quantize_rows_u8(const float* x, int rows, int cols, int stride, std::uint8_t* q, float* scales,

@@ -25,6 +25,10 @@ void quantize_weights_s8(const float* w, int rows, int cols, std::int8_t* q, flo
 // rows (after GELU or SiLU) get the full 256 levels. x = scale * (q - zero_point).
 void quantize_rows_u8(const float* x, int rows, int cols, int stride, std::uint8_t* q, float* scales,
                       std::int32_t* zero_points);
+// One row whose range [lo, hi] = [min(x, 0), max(x, 0)] its producer already knows (gelu_tanh_in_place):
+// the same bytes as quantize_rows_u8, without its pass over the row for the range.
+void quantize_row_u8_in_range(const float* x, int cols, float lo, float hi, std::uint8_t* q, float* scale,
+                              std::int32_t* zero_point);
 
 }  // namespace folio::engine::kernels
 
