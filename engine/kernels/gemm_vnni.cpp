@@ -105,7 +105,7 @@ void product_range(const std::uint8_t* const* rows, const VnniTile* tiles, int t
     const bool next = u + c < u1;  // this thread's next panel (whole groups of it: simpler, and harmless)
     const char* next_w =
         reinterpret_cast<const char*>(w.data + visited_panel(u / 4 + 1, paired_from) * panel_bytes);
-    VnniBlock out{0, 0, first_unit * 16, std::min(c * 16, w.n - first_unit * 16), block, std::min(w.n, u1 * 16)};
+    VnniBlock out{0, 0, first_unit * 16, std::min(c * 16, w.n - first_unit * 16), block, u0 == 0 && u1 == units};
     for (int i = 0; i < tile_count; ++i) {
       const int l0 = static_cast<int>(static_cast<long>(panel_lines) * i / tile_count),
                 l1 = static_cast<int>(static_cast<long>(panel_lines) * (i + 1) / tile_count);

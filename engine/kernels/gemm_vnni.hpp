@@ -41,9 +41,9 @@ struct VnniTile {
 struct VnniBlock {
   int row0 = 0, rows = 0, col0 = 0, cols = 0;
   const std::int32_t* acc = nullptr;
-  // Where this thread's columns of the product end: its next block of the same rows starts at col0 + 64
-  // if that is below (a product split by columns leaves the rest to other threads).
-  int cols_end = 0;
+  // This thread runs every column of these rows (a long run's share, not a decode step's columns split over
+  // the team): the block of the next panel, 64 columns on, will be its own.
+  bool all_columns = false;
 };
 constexpr int kVnniBlockStride = 64;
 // Output columns per panel of the reordered weights (a block never spans two).

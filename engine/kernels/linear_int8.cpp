@@ -640,9 +640,11 @@ class Int8Linear final : public Linear::Impl {
                         bool accumulate, float* y, std::size_t stride, int col) const {
     for_each_block_token(b, l, [&](int t, int i, bool two) {
       const std::int32_t* hi = b.acc + static_cast<std::size_t>(i) * kVnniBlockStride;
-      // A residual add reads and writes the token's output row, which a long product's earlier steps have
-      // left in the L3: the part this thread's next panel adds to is fetched now, a panel of work ahead.
-      if (accumulate && b.col0 + kVnniPanelCols < b.cols_end)
+      // A residual add reads and writes the token's output row, which a long run's earlier steps have left
+      // in the L3: the part that this thread's next panel adds to is fetched now, a panel of work ahead. (A
+      // decode step's few rows stay in cache, and its threads split the columns. Plain outputs gained
+      // nothing measurable from it.)
+      if (accumulate && b.all_columns && b.col0 + kVnniPanelCols < out_)
         for (int c = 0; c < kVnniPanelCols; c += 16)
           prefetch_for_writing(y + static_cast<std::size_t>(t) * stride + col + kVnniPanelCols + c);
       dequantize_planes(act, hi, two ? hi + kVnniBlockStride : nullptr, in.row_scales[t], in.zero_points[t],
