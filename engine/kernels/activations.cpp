@@ -35,7 +35,7 @@ bool has_avx512f() {
 
 // 1 / (1 + 2^z) for z clamped to [-126, 115] (e^z to [-87, 80]: beyond, the result is 1 or 0 to float
 // precision anyway). The callers fold log2(e) into their own constants (exp2_parts: no range reduction by
-// ln 2, a degree-4 polynomial as accurate as exp_parts' degree 5).
+// ln 2, a degree-4 polynomial).
 FOLIO_AVX512 __m512 inverse_one_plus_exp2(__m512 z) {
   z = _mm512_min_ps(_mm512_max_ps(z, _mm512_set1_ps(-126.0f)), _mm512_set1_ps(115.0f));
   const ExpParts e = exp2_parts(z);

@@ -207,11 +207,12 @@ FOLIO_VNNI void greedy_block(const float* z, const float* bound, const float* sc
     mx = _mm512_max_ps(mx, v[i]);
   }
   const float base = std::max(st.max, _mm512_reduce_max_ps(mx));
-  const __m512 vbase = _mm512_set1_ps(base);
+  constexpr float kLog2e = 1.44269504f;  // e^(v - base) = 2^(v log2(e) - base log2(e)), one rounding
+  const __m512 vlog2e = _mm512_set1_ps(kLog2e), vbase = _mm512_set1_ps(base * kLog2e);
   __m512 sum = _mm512_setzero_ps();
   for (int i = 0; i < 4; ++i) {
     if (!m[i]) break;
-    const ExpParts e = exp_parts(_mm512_maskz_sub_ps(m[i], v[i], vbase));
+    const ExpParts e = exp2_parts(_mm512_maskz_fmsub_ps(m[i], v[i], vlog2e, vbase));
     sum = _mm512_add_ps(sum, _mm512_maskz_scalef_ps(m[i], e.p, e.n));
   }
   st.sum = st.sum * exp_approx(st.max - base) + _mm512_reduce_add_ps(sum);
