@@ -372,7 +372,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float int8_scores_max_avx51
 __attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_planes_avx512(const float* t, int n, int keys,
                                                                              float t_max, float a, std::uint8_t* hi,
                                                                              std::uint8_t* lo) {
-  constexpr float kLog2e = 1.44269504f;
   const __m512 va = _mm512_set1_ps(a * kLog2e), a_max = _mm512_set1_ps(a * t_max * kLog2e);
   __m512 vsum = _mm512_setzero_ps();
   int j = 0;
