@@ -23,11 +23,6 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void gelu_ro
   for (int i = 0; i < n; ++i) t[i] = gelu_tanh(t[i]);
 }
 
-bool has_avx512f() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
-
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -81,17 +76,17 @@ void silu_gate(const float* gate_up, int rows, int width, float* out) {
 void silu_gate_in_place(float* t, int width) { silu_gate_pairs(t, t + width, width, t); }
 
 void silu_gate_pairs(const float* gate, const float* up, int n, float* out) {
-  if (has_avx512f()) return silu_gate_avx512(gate, up, n, out);
+  if (cpu_has_avx512()) return silu_gate_avx512(gate, up, n, out);
   silu_gate_row(gate, up, n, out);
 }
 
 void gelu_tanh_in_place(float* t, int n) {
-  if (has_avx512f()) return gelu_tanh_in_place_avx512<false>(t, n, nullptr, nullptr);
+  if (cpu_has_avx512()) return gelu_tanh_in_place_avx512<false>(t, n, nullptr, nullptr);
   gelu_row(t, n);
 }
 
 void gelu_tanh_in_place(float* t, int n, float& lo, float& hi) {
-  if (has_avx512f()) return gelu_tanh_in_place_avx512<true>(t, n, &lo, &hi);
+  if (cpu_has_avx512()) return gelu_tanh_in_place_avx512<true>(t, n, &lo, &hi);
   gelu_row(t, n);
   lo = hi = 0.0f;
   for (int i = 0; i < n; ++i) lo = std::min(lo, t[i]), hi = std::max(hi, t[i]);

@@ -61,11 +61,6 @@ inline void prefetch_floats(const float* x, int n) {
 }
 
 // The hand-vectorised paths below need AVX-512 F, BW and VL (what x86-64-v4 has).
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  return yes;
-}
-
 
 // V of one key and kv head as s8 with the channels' own scales (inv_v: their inverses), vectorised.
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_values(const float* v,
@@ -313,7 +308,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void weights_to_u8_planes_a
 }
 
 void weights_to_u8_planes(const float* e, int n, std::uint8_t* hi, std::uint8_t* lo) {
-  if (has_avx512()) return weights_to_u8_planes_avx512(e, n, hi, lo);
+  if (cpu_has_avx512()) return weights_to_u8_planes_avx512(e, n, hi, lo);
   weights_to_u8_planes_scalar(e, n, hi, lo, 0);
 }
 
@@ -690,7 +685,7 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   else
     scores_product(*bp, b, products, rows_pad, keys, hd);
   // Softmax weights, row by row; padded rows of P stay zero.
-  const bool avx512 = has_avx512();
+  const bool avx512 = cpu_has_avx512();
   float* sums = grown(sc.sums, rows_pad);
   // Each row's index among the rows whose low weight plane runs, -1 for none. Only the VNNI path drops
   // planes (a row's own choice); the low planes that run are moved together, in row order, as it goes.
@@ -797,7 +792,7 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   else
     scores_product(*bp, b, products, rows, keys, hd);
   float* sums = grown(sc.sums, rows);
-  const bool avx512 = has_avx512();
+  const bool avx512 = cpu_has_avx512();
   // The item's rows come in runs of one question's query heads, which share that question's tail keys.
   auto for_each_run = [&](auto&& f) {
     for (int r0 = 0, r1; r0 < rows; r0 = r1) {

@@ -4,13 +4,10 @@
 
 #include <algorithm>
 
+#include "engine/kernels/vector_math_avx512.hpp"
+
 namespace folio::engine::kernels {
 namespace {
-
-bool has_avx512f() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
 
 // Portable loops, one row at a time (any strides, any head size).
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void scores_row(const float* q, const float* k,
@@ -138,17 +135,17 @@ void in_blocks(int n, F&& run) {
 void tail_scores(const float* const* q, int n, const float* k, int hd, std::size_t kds, std::size_t kts, int tail,
                  float scale, float* const* s) {
   if (tail <= 0) return;
-  if (kts == 1 && has_avx512f()) {
+  if (kts == 1 && cpu_has_avx512()) {
     in_blocks<4>(n, [&](auto b, int r0) { scores_rows<decltype(b)::value>(q + r0, k, hd, kds, tail, scale, s + r0); });
     return;
   }
-  if (kds == 1 && has_avx512f() && hd == 64) {
+  if (kds == 1 && cpu_has_avx512() && hd == 64) {
     in_blocks<4>(n, [&](auto b, int r0) {
       scores_rows_token_major<decltype(b)::value, 4>(q + r0, k, kts, tail, scale, s + r0);
     });
     return;
   }
-  if (kds == 1 && has_avx512f() && hd == 128) {
+  if (kds == 1 && cpu_has_avx512() && hd == 128) {
     in_blocks<2>(n, [&](auto b, int r0) {
       scores_rows_token_major<decltype(b)::value, 8>(q + r0, k, kts, tail, scale, s + r0);
     });
@@ -159,11 +156,11 @@ void tail_scores(const float* const* q, int n, const float* k, int hd, std::size
 
 void tail_values(const float* const* w, int n, const float* v, int hd, std::size_t stride, int tail, const float* inv,
                  float* const* o) {
-  if (has_avx512f() && hd == 64) {
+  if (cpu_has_avx512() && hd == 64) {
     in_blocks<4>(n, [&](auto b, int r0) { values_rows<decltype(b)::value, 4>(w + r0, v, stride, tail, inv + r0, o + r0); });
     return;
   }
-  if (has_avx512f() && hd == 128) {
+  if (cpu_has_avx512() && hd == 128) {
     in_blocks<2>(n, [&](auto b, int r0) { values_rows<decltype(b)::value, 8>(w + r0, v, stride, tail, inv + r0, o + r0); });
     return;
   }

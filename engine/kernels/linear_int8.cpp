@@ -165,11 +165,6 @@ struct UpToken {
   float* out;
 };
 
-bool has_avx512f() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
-
 // (GCC 12's conversion intrinsics start from an undefined vector and trip -Wmaybe-uninitialized.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -457,7 +452,7 @@ class Int8Linear final : public Linear::Impl {
         float* pair = grown(scratch().pair, static_cast<std::size_t>(rows) * 2 * kPairedCols);
         const bool up = b.col0 >= mid;
         const int c = b.col0 % kPairedCols;
-        if (up && has_avx512f()) {
+        if (up && cpu_has_avx512()) {
           UpToken tokens[kVnniTileRows];
           int count = 0;
           for_each_block_token(b, sc.rows, [&](int t, int i, bool two) {

@@ -1,6 +1,7 @@
 #include "engine/kernels/quantize.hpp"
 
 #include "engine/kernels/parallel.hpp"
+#include "engine/kernels/vector_math_avx512.hpp"
 
 #include <immintrin.h>
 
@@ -65,15 +66,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) std::int32_t quantize_short
 }
 #pragma GCC diagnostic pop
 
-bool has_avx512bw() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-  return yes;
-}
-
 }  // namespace
 
 std::int32_t quantize_row_s8(const float* x, int cols, std::int8_t* q, float* scale) {
-  if (cols <= 256 && has_avx512bw()) return quantize_short_row_avx512(x, cols, q, scale);
+  if (cols <= 256 && cpu_has_avx512()) return quantize_short_row_avx512(x, cols, q, scale);
   return quantize_row(x, cols, q, scale);
 }
 
@@ -204,7 +200,7 @@ __attribute__((target("avx512f,avx512bw"))) void round_row_s8_avx512(const float
 #pragma GCC diagnostic pop
 
 void round_row_s8(const float* row, int cols, float inv, std::int8_t* q) {
-  if (has_avx512bw()) return round_row_s8_avx512(row, cols, inv, q);
+  if (cpu_has_avx512()) return round_row_s8_avx512(row, cols, inv, q);
   round_row_s8_scalar(row, cols, inv, q, 0);
 }
 

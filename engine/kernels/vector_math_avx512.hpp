@@ -11,6 +11,14 @@
 
 namespace folio::engine::kernels {
 
+// Whether this CPU runs the hand-vectorised AVX-512 loops: F, BW and VL (every AVX-512 CPU since Skylake-SP
+// and Zen 4 has all three; the byte and 256-bit forms need the last two).
+inline bool cpu_has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return yes;
+}
+
 // log2(e): what callers of exp2_parts fold into their scales.
 constexpr float kLog2e = 1.44269504f;
 
