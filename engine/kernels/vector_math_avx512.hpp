@@ -1,5 +1,5 @@
-// AVX-512 pieces shared by the hand-vectorised kernels (attention softmax, activations). Callers are
-// compiled for AVX-512 (target attributes) and check the CPU first.
+// AVX-512 pieces shared by the hand-vectorised kernels (attention softmax, activations, int8 epilogues).
+// Callers are compiled for AVX-512 (target attributes) and check the CPU first (cpu_has_avx512).
 #pragma once
 
 #include <immintrin.h>
