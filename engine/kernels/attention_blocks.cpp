@@ -60,8 +60,6 @@ inline void prefetch_floats(const float* x, int n) {
   for (int i = 0; i < n; i += 16) __builtin_prefetch(x + i);
 }
 
-// The hand-vectorised paths below need AVX-512 F, BW and VL (what x86-64-v4 has).
-
 // V of one key and kv head as s8 with the channels' own scales (inv_v: their inverses), vectorised.
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_values(const float* v,
                                                                                    const float* inv_v, int hd,

@@ -155,52 +155,6 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequant
   }
 }
 
-// One token of a gated MLP's up block for gate_up_block_avx512: its planes' s32 sums (lo null: one plane),
-// scale and zero-point offset (zp, plus 128 / 255 with a residual plane), its gate values and its output.
-struct UpToken {
-  const std::int32_t* hi;
-  const std::int32_t* lo;
-  float row_scale, offset;
-  const float* gate;
-  float* out;
-};
-
-// (GCC 12's conversion intrinsics start from an undefined vector and trip -Wmaybe-uninitialized.)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-// A gated MLP's up block, dequantised and gated in one pass: out = silu(gate) * up for each token, where
-// up is dequantize_row<None>'s value and the product silu_gate_pairs' (the same operations in the same
-// order: the same values, bit for bit), without writing up out and reading it back. The block's column
-// constants are loaded once for all its tokens.
-__attribute__((target("avx512f"))) void gate_up_block_avx512(const UpToken* tokens, int count, int cols,
-                                                             const float* col_sum, const float* col_scale,
-                                                             const float* bias) {
-  const int vecs = (cols + 15) / 16;
-  __m512 sums[4], scales[4], biases[4];
-  __mmask16 m[4];
-  for (int v = 0; v < vecs; ++v) {
-    m[v] = static_cast<__mmask16>(cols - 16 * v >= 16 ? 0xffff : (1u << (cols - 16 * v)) - 1);
-    sums[v] = _mm512_maskz_loadu_ps(m[v], col_sum + 16 * v);
-    scales[v] = _mm512_maskz_loadu_ps(m[v], col_scale + 16 * v);
-    biases[v] = _mm512_maskz_loadu_ps(m[v], bias + 16 * v);
-  }
-  const __m512 third = _mm512_set1_ps(1.0f / 255.0f);
-  for (int i = 0; i < count; ++i) {
-    const UpToken& t = tokens[i];
-    const __m512 rs = _mm512_set1_ps(t.row_scale), off = _mm512_set1_ps(t.offset);
-    for (int v = 0; v < vecs; ++v) {
-      __m512 a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m[v], t.hi + 16 * v));
-      if (t.lo) a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m[v], t.lo + 16 * v)), third, a);
-      a = _mm512_fnmadd_ps(sums[v], off, a);
-      const __m512 up = _mm512_fmadd_ps(a, _mm512_mul_ps(rs, scales[v]), biases[v]);
-      const __m512 gated = _mm512_mul_ps(silu16(_mm512_maskz_loadu_ps(m[v], t.gate + 16 * v)), up);
-      _mm512_mask_storeu_ps(t.out + 16 * v, m[v], gated);
-    }
-  }
-}
-#pragma GCC diagnostic pop
-
 // |lo - 128|: the Euclidean norm of a residual plane's values around its zero.
 float residual_norm(const std::uint8_t* lo, int n) {
   std::int64_t squares = 0;
@@ -452,20 +406,6 @@ class Int8Linear final : public Linear::Impl {
         float* pair = grown(scratch().pair, static_cast<std::size_t>(rows) * 2 * kPairedCols);
         const bool up = b.col0 >= mid;
         const int c = b.col0 % kPairedCols;
-        if (up && cpu_has_avx512()) {
-          UpToken tokens[kVnniTileRows];
-          int count = 0;
-          for_each_block_token(b, sc.rows, [&](int t, int i, bool two) {
-            const std::int32_t* hi = b.acc + static_cast<std::size_t>(i) * kVnniBlockStride;
-            const float offset = static_cast<float>(sc.in.zero_points[t]) + (two ? 128.0f / 255.0f : 0.0f);
-            tokens[count++] = {hi, two ? hi + kVnniBlockStride : nullptr, sc.in.row_scales[t], offset,
-                               pair + static_cast<std::size_t>(t) * 2 * kPairedCols + c,
-                               h + static_cast<std::size_t>(t) * mid + (b.col0 - mid)};
-          });
-          gate_up_block_avx512(tokens, count, b.cols, col_sums_.data() + b.col0, col_scales_.data() + b.col0,
-                               bias_.data() + b.col0);
-          return;
-        }
         dequantize_block(b, sc.rows, sc.in, Activation::None, false, pair + (up ? kPairedCols : 0), 2 * kPairedCols, c);
         if (up)
           for_each_block_token(b, sc.rows, [&](int t, int, bool) {

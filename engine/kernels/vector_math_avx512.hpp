@@ -44,22 +44,6 @@ __attribute__((target("avx512f"), always_inline)) inline ExpParts exp2_parts(__m
   return {p, n};
 }
 
-// 1 / (1 + 2^z) for z clamped to [-126, 115] (e^z to [-87, 80]: beyond, the result is 1 or 0 to float
-// precision anyway). The callers fold log2(e) into their own constants (exp2_parts: no range reduction by
-// ln 2, a degree-4 polynomial).
-__attribute__((target("avx512f"), always_inline)) inline __m512 inverse_one_plus_exp2(__m512 z) {
-  z = _mm512_min_ps(_mm512_max_ps(z, _mm512_set1_ps(-126.0f)), _mm512_set1_ps(115.0f));
-  const ExpParts e = exp2_parts(z);
-  const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(e.p, e.n));
-  const __m512 y = _mm512_rcp14_ps(d);
-  return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));  // y (2 - d y)
-}
-
-// x sigmoid(x) = x / (1 + 2^(-x log2(e))).
-__attribute__((target("avx512f"), always_inline)) inline __m512 silu16(__m512 x) {
-  return _mm512_mul_ps(x, inverse_one_plus_exp2(_mm512_mul_ps(_mm512_set1_ps(-kLog2e), x)));
-}
-
 }  // namespace folio::engine::kernels
 
 #pragma GCC diagnostic pop
