@@ -348,11 +348,11 @@ class Int8Linear final : public Linear::Impl {
       const auto sink = [&](const VnniBlock& b) {
         dequantize_block(b, sc.rows, sc.in, Activation::None, false, z, out_, b.col0);
         GreedyStats* mine = stats.data() + static_cast<std::size_t>(omp_get_thread_num() % team) * rows;
+        std::uint64_t skip = 0;  // the block's excluded columns
+        for (const int e : excluded)
+          if (e >= b.col0 && e < b.col0 + b.cols) skip |= std::uint64_t{1} << (e - b.col0);
         for (int i = 0; i < b.rows; ++i) {
           const int t = sc.rows.token[b.row0 + i];
-          std::uint64_t skip = 0;  // the block's excluded columns
-          for (const int e : excluded)
-            if (e >= b.col0 && e < b.col0 + b.cols) skip |= std::uint64_t{1} << (e - b.col0);
           greedy_block(z + static_cast<std::size_t>(t) * out_ + b.col0, col_bounds_.data() + b.col0,
                        col_scales_.data() + b.col0, factors[2 * t], factors[2 * t + 1], b.cols, skip, mine[t]);
         }
