@@ -417,8 +417,8 @@ BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
   // A page prefix of 1,100 keys packed once, read by 1 and by 10 questions with tails of their own (as the
   // decoder's steps do), and by 40 rows (ten questions' suffixes of four tokens); K dimension-major as the
   // cache keeps it. Head sizes 64 and 128 take the VNNI product loops on CPUs that have them (two register
-  // blockings), 48 the oneDNN products. Teams of 1, 2 and 5 threads split each kv head's rows into 1, 2 and
-  // 4 parts.
+  // blockings), 48 the oneDNN products. Teams of 1, 2 and 5 threads cut the line of (kv head, query vector)
+  // pairs into as many pieces: whole heads, a head cut between two threads, several cuts in one head.
   const int heads = 9, kv_heads = 3, prefix = 1100, capacity = 1950;
   const int team_before = omp_get_max_threads();
   for (const int team : {1, 2, 5})
