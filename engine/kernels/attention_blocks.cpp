@@ -79,6 +79,71 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void interle
            static_cast<std::uint32_t>(static_cast<std::uint8_t>(rows[3 * hd + t])) << 24;
 }
 
+// out[c] = max over keys j < keys of |x[j * stride + c]|, for the n <= 16 channels c of one cache line.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+__attribute__((target("avx512f"))) void channel_max_abs_avx512(const float* x, std::size_t stride, int keys, int n,
+                                                               float* out) {
+  const __mmask16 m = n >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1);
+  __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+  int j = 0;
+  for (; j + 2 <= keys; j += 2) {
+    a = _mm512_max_ps(a, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + j * stride)));
+    b = _mm512_max_ps(b, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + (j + 1) * stride)));
+  }
+  if (j < keys) a = _mm512_max_ps(a, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + j * stride)));
+  _mm512_mask_storeu_ps(out, m, _mm512_max_ps(a, b));
+}
+#pragma GCC diagnostic pop
+
+void channel_max_abs(const float* x, std::size_t stride, int keys, int n, float* out) {
+  if (cpu_has_avx512()) return channel_max_abs_avx512(x, stride, keys, n, out);
+  std::fill_n(out, n, 0.0f);
+  for (int j = 0; j < keys; ++j)
+    for (int c = 0; c < n; ++c) out[c] = std::max(out[c], std::abs(x[j * stride + c]));
+}
+
+// K of the 16 keys [j0, j0 + 16) of one kv head, dimension-major (dim t's keys contiguous at k0 + t kds; the
+// first `valid` of them real, the rest zero), into one block of the VNNI K layout (vnni_k_offset) with each
+// key's scale and sum: the arithmetic of quantize_row_s8 key by key, the same bytes, with the 16 keys in the
+// vector lanes, so that nothing is gathered (a key's dimensions lie a whole cache row apart) and no sum or
+// maximum is reduced across lanes.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void pack_k16_dimension_major(const float* k0, std::size_t kds,
+                                                                                   int hd, int valid, std::int8_t* out,
+                                                                                   float* scales, std::int32_t* sums) {
+  const __mmask16 m = valid >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << valid) - 1);
+  __m512 amax = _mm512_setzero_ps();
+  for (int t = 0; t < hd; ++t) amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, k0 + t * kds)));
+  _mm512_storeu_ps(scales, _mm512_div_ps(amax, _mm512_set1_ps(127.0f)));
+  const __m512 inv = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_GT_OQ),
+                                         _mm512_set1_ps(127.0f), amax);
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  __m512i sum = _mm512_setzero_si512();
+  for (int t = 0; t < hd; t += 4) {
+    __m128i b[4];
+    for (int d = 0; d < 4; ++d) {
+      const __m512 x = _mm512_maskz_loadu_ps(m, k0 + (t + d) * kds);
+      const __m512i r = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x, inv)), lo), hi);
+      sum = _mm512_add_epi32(sum, r);
+      b[d] = _mm512_cvtepi32_epi8(r);
+    }
+    // [dim][key] bytes to [key][4 dims]: keys 0-7 and 8-15 of dims (0, 1) and (2, 3) paired, then the pairs.
+    const __m128i l01 = _mm_unpacklo_epi8(b[0], b[1]), h01 = _mm_unpackhi_epi8(b[0], b[1]);
+    const __m128i l23 = _mm_unpacklo_epi8(b[2], b[3]), h23 = _mm_unpackhi_epi8(b[2], b[3]);
+    std::int8_t* o = out + static_cast<std::size_t>(t / 4) * 64;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm_unpacklo_epi16(l01, l23));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 16), _mm_unpackhi_epi16(l01, l23));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 32), _mm_unpacklo_epi16(h01, h23));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 48), _mm_unpackhi_epi16(h01, h23));
+  }
+  _mm512_storeu_si512(sums, sum);
+}
+#pragma GCC diagnostic pop
+
 void pack_into(const float* k, const float* v, const AttentionShape& s, AttentionProducts products, bool vnni,
                PackedKv& p) {
   p.products = products;
@@ -96,19 +161,16 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
     p.k_scale.resize(static_cast<std::size_t>(Hk) * Kp);
     p.k_sum.resize(p.k_scale.size());
     p.v_scale.resize(static_cast<std::size_t>(Hk) * hd);
-    // V's per-channel scales: the largest magnitude of each (kv head, dim) over the keys.
-    // One kv head per thread, its channels one vector across (this ran serially: 4% of the vision encoder).
+    // V's per-channel scales: the largest magnitude of each (kv head, dim) over the keys, in items of 16
+    // channels (a cache line of each key's row), spread over the team (this ran serially: 4% of the vision
+    // encoder; one kv head per thread left a thread idle with 3 heads on 2, and its loop compiled scalar).
     float* const vs = p.v_scale.data();
+    const int units = (Hk * hd + 15) / 16;
 #pragma omp parallel for schedule(static)
-    for (int g = 0; g < Hk; ++g) {
-      float* const sg = vs + static_cast<std::size_t>(g) * hd;
-      std::fill_n(sg, hd, 0.0f);
-      for (int j = 0; j < Kt; ++j) {
-        const float* vj = v + static_cast<std::size_t>(j) * s.kv_stride + static_cast<std::size_t>(g) * hd;
-#pragma omp simd
-        for (int t = 0; t < hd; ++t) sg[t] = std::max(sg[t], std::abs(vj[t]));
-      }
-      for (int t = 0; t < hd; ++t) sg[t] /= 127.0f;
+    for (int u = 0; u < units; ++u) {
+      const int c0 = u * 16, n = std::min(16, Hk * hd - c0);
+      channel_max_abs(v + c0, s.kv_stride, Kt, n, vs + c0);
+      for (int t = 0; t < n; ++t) vs[c0 + t] /= 127.0f;
     }
   } else if (products == AttentionProducts::Bf16) {
     p.kb.resize(n);
@@ -117,6 +179,8 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
     p.kf.resize(n);
     p.vf.resize(n);
   }
+  // A dimension-major K (the decoder's prompt cache) goes into the VNNI layout 16 keys at a time.
+  const bool k16 = p.vnni && kts == 1 && kds != 1 && hd % 4 == 0 && cpu_has_avx512();
   constexpr int kChunk = 256;
   const int chunks = Kp / kChunk + (Kp % kChunk ? 1 : 0);
 #pragma omp parallel for collapse(2) schedule(static)
@@ -143,7 +207,7 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
         if (j < Kt) {
           const float* k0 = k + j * kts + static_cast<std::size_t>(g) * hd * kds;
           if (kds == 1) kj = k0;
-          else
+          else if (!k16)
             for (int t = 0; t < hd; ++t) kr[t] = k0[t * kds];
           vj = v + static_cast<std::size_t>(j) * s.kv_stride + static_cast<std::size_t>(g) * hd;
         } else {
@@ -169,11 +233,16 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
               // (vnni_v_offset), from the group's rows kept in the buffer (chunks are whole groups of 4).
               std::int8_t* const kq = reinterpret_cast<std::int8_t*>(inv_v + hd);
               std::int8_t* const vq4 = kq + hd;
-              p.k_sum[key] = quantize_row_s8(kj, hd, kq, &p.k_scale[key]);
-              quantize_values(vj, inv_v, hd, vq4 + (j % 4) * hd);
               const std::size_t head = static_cast<std::size_t>(g) * Kp * hd;
-              std::int8_t* const k_at = p.k8.data() + head + vnni_k_offset(j, 0, hd);
-              for (int t = 0; t < hd; t += 4) std::memcpy(k_at + t * 16, kq + t, 4);
+              if (!k16) {
+                p.k_sum[key] = quantize_row_s8(kj, hd, kq, &p.k_scale[key]);
+                std::int8_t* const k_at = p.k8.data() + head + vnni_k_offset(j, 0, hd);
+                for (int t = 0; t < hd; t += 4) std::memcpy(k_at + t * 16, kq + t, 4);
+              } else if (j % 16 == 0) {  // chunks are whole blocks of 16 keys
+                pack_k16_dimension_major(k + j + static_cast<std::size_t>(g) * hd * kds, kds, hd, std::clamp(Kt - j, 0, 16),
+                                         p.k8.data() + head + vnni_k_offset(j, 0, hd), &p.k_scale[key], &p.k_sum[key]);
+              }
+              quantize_values(vj, inv_v, hd, vq4 + (j % 4) * hd);
               if (j % 4 == 3) interleave4(vq4, hd, p.v8.data() + head + vnni_v_offset(j - 3, 0, hd));
             } else {
               p.k_sum[key] = quantize_row_s8(kj, hd, p.k8.data() + at, &p.k_scale[key]);

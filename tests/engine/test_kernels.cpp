@@ -385,6 +385,43 @@ std::vector<float> attention_over_packed_prefix(const std::vector<float>& q, con
   return out;
 }
 
+BOOST_AUTO_TEST_CASE(packing_a_dimension_major_k_gives_the_token_major_bytes) {
+  // The decoder's prompt cache keeps K dimension-major and is packed 16 keys at a time (keys in vector lanes);
+  // a token-major K is packed key by key. Both must give the same int8 K, scales and sums: 1,100 keys (a
+  // partial block of 16 and padding to 1,152), head sizes 64 and 128 (48: oneDNN's layouts), a key of zeros,
+  // a large key. V's per-channel scales are the channels' largest magnitudes over the keys, / 127.
+  for (const int hd : {64, 128, 48}) {
+    const int keys = 1100;
+    k::AttentionShape s = dense_shape(1, 6, 2, hd);
+    s.keys = keys;
+    s.products = k::AttentionProducts::Int8;
+    auto kk = random_vector(std::size_t(keys) * s.kv_stride, 61, 3.0f);
+    const auto v = random_vector(std::size_t(keys) * s.kv_stride, 62);
+    std::fill_n(kk.begin() + 17 * s.kv_stride, s.kv_stride, 0.0f);
+    kk[std::size_t(40) * s.kv_stride + 3] = 1e4f;
+    std::vector<float> kt(kk.size());
+    for (int j = 0; j < keys; ++j)
+      for (int e = 0; e < s.kv_stride; ++e) kt[std::size_t(e) * keys + j] = kk[std::size_t(j) * s.kv_stride + e];
+    k::PackedKv token_major, dim_major;
+    k::pack_kv(kk.data(), v.data(), s, token_major);
+    k::AttentionShape sd = s;
+    sd.k_token_stride = 1;
+    sd.k_dim_stride = keys;
+    k::pack_kv(kt.data(), v.data(), sd, dim_major);
+    BOOST_TEST(token_major.vnni == dim_major.vnni);
+    BOOST_TEST((token_major.k8 == dim_major.k8), "head size " << hd);
+    BOOST_TEST((token_major.k_scale == dim_major.k_scale), "head size " << hd);
+    BOOST_TEST((token_major.k_sum == dim_major.k_sum), "head size " << hd);
+    BOOST_TEST((token_major.v8 == dim_major.v8), "head size " << hd);
+    std::vector<float> v_scale(s.kv_stride, 0.0f);
+    for (int j = 0; j < keys; ++j)
+      for (int c = 0; c < s.kv_stride; ++c) v_scale[c] = std::max(v_scale[c], std::abs(v[std::size_t(j) * s.kv_stride + c]));
+    for (auto& x : v_scale) x /= 127.0f;
+    BOOST_TEST((token_major.v_scale == v_scale), "head size " << hd);
+    BOOST_TEST((dim_major.v_scale == v_scale), "head size " << hd);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(attention_over_a_shared_prefix_and_own_tails) {
   // Four rows (say two questions, two steps each) over one cache: a 600-key shared prefix (several key
   // blocks) and tails of their own further on.
