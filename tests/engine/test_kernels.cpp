@@ -24,7 +24,6 @@
 #include "engine/kernels/pixel_shuffle.hpp"
 #include "engine/kernels/rope.hpp"
 #include "engine/kernels/softmax.hpp"
-#include "engine/kernels/transpose.hpp"
 #include "engine/kernels/vector_math.hpp"
 
 namespace k = folio::engine::kernels;
@@ -384,21 +383,6 @@ std::vector<float> attention_over_packed_prefix(const std::vector<float>& q, con
       tails_from < 0 ? k::TokenMajorTails{} : k::TokenMajorTails{tail_rows.data(), tails_from, s.kv_stride};
   k::attention_ranges(q.data(), kt.data(), v.data(), st, ranges.data(), scale, out.data(), &packed, tails);
   return out;
-}
-
-BOOST_AUTO_TEST_CASE(transpose_moves_every_element) {
-  // Whole blocks of 16 rows (gathered) and a partial one, narrow and wide, into a wider destination.
-  for (const auto& [rows, cols] : {std::pair{1, 5}, std::pair{16, 3}, std::pair{37, 192}, std::pair{1112, 20}}) {
-    const std::size_t src_stride = cols + 7, dst_stride = rows + 9;
-    const auto src = random_vector(rows * src_stride, 71);
-    std::vector<float> dst(cols * dst_stride, 42.0f);
-    k::transpose(src.data(), rows, cols, src_stride, dst.data(), dst_stride);
-    int wrong = 0;
-    for (int c = 0; c < cols; ++c)
-      for (std::size_t r = 0; r < dst_stride; ++r)
-        wrong += dst[c * dst_stride + r] != (r < std::size_t(rows) ? src[r * src_stride + c] : 42.0f);
-    BOOST_TEST(wrong == 0, rows << " x " << cols);
-  }
 }
 
 BOOST_AUTO_TEST_CASE(packing_a_dimension_major_k_gives_the_token_major_bytes) {
