@@ -50,14 +50,14 @@ FOLIO_VNNI void scores_blocks(const std::uint8_t* q, int hd, const std::int8_t* 
 }
 #pragma GCC diagnostic pop
 
-// The first `keys` scores of RB rows, `stride` apart.
+// The scores of key blocks [jb0, jb1) (16 keys each) of RB rows, `stride` apart.
 template <int RB>
-FOLIO_VNNI void scores_rows(const std::uint8_t* q, int hd, const std::int8_t* k, int keys, int stride,
+FOLIO_VNNI void scores_rows(const std::uint8_t* q, int hd, const std::int8_t* k, int jb0, int jb1, int stride,
                             const std::int32_t* k_sum, std::int32_t* s) {
   constexpr int KB = RB >= 8 ? 2 : (RB >= 2 ? 4 : 8);
-  const int blocks = keys / 16, whole = blocks / KB * KB;
-  scores_blocks<RB, KB>(q, hd, k, stride, 0, whole, k_sum, s);
-  scores_blocks<RB, 1>(q, hd, k, stride, whole, blocks, k_sum, s);
+  const int whole = jb0 + (jb1 - jb0) / KB * KB;
+  scores_blocks<RB, KB>(q, hd, k, stride, jb0, whole, k_sum, s);
+  scores_blocks<RB, 1>(q, hd, k, stride, whole, jb1, k_sum, s);
 }
 
 // RB rows of P against V, HB vectors of 16 dims per row (hd = 16 HB): each group of 4 keys' V vectors
@@ -120,11 +120,18 @@ bool vnni_products_for(int head_dim) { return vnni::cpu_has_vnni() && (head_dim 
 
 void vnni_scores(const std::uint8_t* q, int rows, int hd, const std::int8_t* k, int keys, std::int32_t* s,
                  const int* row_keys, const std::int32_t* k_sum) {
-  in_row_blocks<6>(rows, [&](auto rb, int r0) {
-    const int n = keys_of_block(row_keys, r0, decltype(rb)::value, 16, keys);
-    scores_rows<decltype(rb)::value>(q + static_cast<std::size_t>(r0) * hd, hd, k, n, keys, k_sum,
-                                     s + static_cast<std::size_t>(r0) * keys);
-  });
+  // Keys in chunks of 16 KB of K, every block of rows through a chunk while it is in L1 (a whole row of
+  // keys per block of rows read K from L2 once per block): each call's products 5-7% faster in the engine,
+  // the encoder's and a prefill's, timed call by call.
+  const int chunk = std::max(4, 16384 / (16 * hd)) / 4 * 4;  // key blocks of 16, whole groups of four
+  for (int c0 = 0; c0 < keys / 16; c0 += chunk)
+    in_row_blocks<6>(rows, [&](auto rb, int r0) {
+      constexpr int RB = decltype(rb)::value;
+      const int end = std::min(keys_of_block(row_keys, r0, RB, 16, keys) / 16, c0 + chunk);
+      if (c0 < end)
+        scores_rows<RB>(q + static_cast<std::size_t>(r0) * hd, hd, k, c0, end, keys, k_sum,
+                        s + static_cast<std::size_t>(r0) * keys);
+    });
 }
 
 void vnni_values(const std::uint8_t* p, int rows, int keys, const std::int8_t* v, int hd, std::int32_t* o,
