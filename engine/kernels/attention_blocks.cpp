@@ -562,9 +562,15 @@ struct ItemBuffers {
   std::size_t qn = 0, sn = 0;  // elements of one plane of Q and O, of S and P
 };
 
+// Q already quantised for this item's rows (u8 rows hd apart, and their scales), or none.
+struct QuantisedQ {
+  const std::uint8_t* q = nullptr;
+  const float* scales = nullptr;
+};
+
 template <typename QRow>
 ItemBuffers item_buffers(AttentionProducts products, const PackedKv& pk, int g, int rows, int rows_pad, int keys,
-                         QRow q_row, ItemScratch& sc) {
+                         QRow q_row, ItemScratch& sc, QuantisedQ given = {}) {
   const int hd = pk.hd;
   const std::size_t kv_at = static_cast<std::size_t>(g) * pk.padded * hd;
   ItemBuffers b;
@@ -590,8 +596,15 @@ ItemBuffers item_buffers(AttentionProducts products, const PackedKv& pk, int g, 
       break;
     }
     case AttentionProducts::Int8: {
-      std::uint8_t* q8 = grown(sc.q8, b.qn);
       float* qs = grown(sc.q_scale, rows_pad);
+      if (given.q) {  // the VNNI products read the item's rows alone: no padding rows
+        std::copy_n(given.scales, rows, qs);
+        b.q = const_cast<std::uint8_t*>(given.q), b.s = grown(sc.s32, b.sn), b.p = grown(sc.p8, 2 * b.sn);
+        b.o = grown(sc.o32, 2 * b.qn);
+        b.k = pk.k8.data() + kv_at, b.v = pk.v8.data() + kv_at;
+        break;
+      }
+      std::uint8_t* q8 = grown(sc.q8, b.qn);
       for (int r = 0; r < rows; ++r) {
         if (r + kPrefetchAhead < rows) prefetch_floats(q_row(r + kPrefetchAhead), hd);
         qs[r] = quantize_query(q_row(r), hd, q8 + static_cast<std::size_t>(r) * hd);
@@ -726,7 +739,7 @@ void zero_weight_rows(const ItemBuffers& b, AttentionProducts products, int keys
 }
 
 void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, AttentionProducts products, float scale,
-              int h, int i0, int rows, float* out) {
+              int h, int i0, int rows, float* out, QuantisedQ given = {}) {
   const int group = s.heads / s.kv_heads, g = h / group, hd = s.head_dim;
   const bool causal = s.first_query_position >= 0;
   const int rows_pad = round_up(rows, 16);
@@ -737,7 +750,7 @@ void run_item(const float* q, const AttentionShape& s, const PackedKv& pk, Atten
   float* row = grown(sc.row, keys);
   auto q_row = [&](int r) { return q + static_cast<std::size_t>(i0 + r) * s.q_stride + static_cast<std::size_t>(h) * hd; };
 
-  const ItemBuffers b = item_buffers(products, pk, g, rows, rows_pad, keys, q_row, sc);
+  const ItemBuffers b = item_buffers(products, pk, g, rows, rows_pad, keys, q_row, sc, given);
   // The keys each row sees (its softmax's, and what the VNNI products of its block of rows multiply): a
   // causal block's early rows stop short of its last, and no row reads the padding keys.
   int* row_keys = grown(sc.row_keys, 2 * static_cast<std::size_t>(rows_pad));
@@ -1003,12 +1016,33 @@ void attention_query_blocks(const float* q, const float* k, const float* v, cons
   const int block = std::clamp(static_cast<int>(kScoreBytes / (4u * padded_keys)) / 16 * 16, 16, 256);
   const int blocks = (s.queries + block - 1) / block;
   const int items = s.heads * blocks;
-  // Later causal blocks see more keys: hand them out first.
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int w = 0; w < items; ++w) {
-    const int b = blocks - 1 - w / s.heads, h = w % s.heads;
-    const int i0 = b * block;
-    run_item(q, s, pk, products, scale, h, i0, std::min(block, s.queries - i0), out);
+  // On the VNNI path Q is quantised up front, each thread the rows q|k|v's epilogue wrote on it, row by row
+  // in order (every head of a row at once), rather than by each item, head by head, from rows a whole
+  // activation row apart and half of them in the other core: a vision layer's attention 3.8-5.3% faster,
+  // a prefill's 0.6-3%, timed call by call in the engine.
+  const bool up_front = pk.vnni && products == AttentionProducts::Int8;
+  thread_local std::vector<std::uint8_t> q8_all;
+  thread_local std::vector<float> qs_all;
+  const std::size_t Q = s.queries, hd = s.head_dim;
+  std::uint8_t* const q8 = up_front ? grown(q8_all, s.heads * Q * hd) : nullptr;  // [head][query][hd]
+  float* const qs = up_front ? grown(qs_all, s.heads * Q) : nullptr;
+#pragma omp parallel
+  {
+    if (up_front) {
+      const int n = omp_get_num_threads(), t = omp_get_thread_num();
+      for (std::size_t r = Q * t / n; r < Q * (t + 1) / n; ++r)
+        for (int h = 0; h < s.heads; ++h)
+          qs[h * Q + r] = quantize_query(q + r * s.q_stride + h * hd, s.head_dim, q8 + (h * Q + r) * hd);
+#pragma omp barrier
+    }
+    // Later causal blocks see more keys: hand them out first.
+#pragma omp for schedule(dynamic, 1)
+    for (int w = 0; w < items; ++w) {
+      const int b = blocks - 1 - w / s.heads, h = w % s.heads;
+      const int i0 = b * block;
+      const QuantisedQ given = up_front ? QuantisedQ{q8 + (h * Q + i0) * hd, qs + h * Q + i0} : QuantisedQ{};
+      run_item(q, s, pk, products, scale, h, i0, std::min(block, s.queries - i0), out, given);
+    }
   }
 }
 
