@@ -393,9 +393,10 @@ FOLIO_AVX512 __m512 int8_scores16(const std::int32_t* acc, const std::int32_t* k
 // folds the base into its scale) for the lanes of m, 0 elsewhere and below exp_approx's clamp (e^-87.3 =
 // 2^-126): the weights in their fixed-point unit, 65535 folded into the polynomial. They only need 16 bits,
 // so 2^r on |r| <= 1/2 is a degree-4 polynomial (relative error < 2.7e-6) rather than exp_approx's degree 7.
-FOLIO_AVX512 __m512 exp16(const float* t, __mmask16 m, __m512 a2, __m512 a2_max) {
+// (unit: 1 for plain f32 exponentials, the tails' own.)
+FOLIO_AVX512 __m512 exp16(const float* t, __mmask16 m, __m512 a2, __m512 a2_max, float unit = kWeightOne) {
   const __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, t), a2, a2_max);
-  const ExpParts e = exp2_parts(x, kWeightOne);
+  const ExpParts e = exp2_parts(x, unit);
   return _mm512_maskz_scalef_ps(_mm512_mask_cmp_ps_mask(m, x, _mm512_set1_ps(-126.0f), _CMP_GT_OQ), e.p, e.n);
 }
 #undef FOLIO_AVX512
@@ -488,18 +489,25 @@ float softmax_row_int8_avx512(const std::int32_t* acc, const std::int32_t* k_sum
 // into the P row(s) in the product type; returns the sum of e. Two passes over the row: the maximum, then the
 // exponentials with their sum and conversion. For int8 the scores are made from the s32 products on the way
 // (zero-point correction, Q and K scales); `s` holds the f32 scores between the two passes.
+// s = (acc - 128 k_sum) k_scale a for n keys; without k_sum, acc has the zero point's share taken off already
+// (vnni_scores with k_sum). Inlined into each caller's ISA clones.
+[[gnu::always_inline]] inline void int8_scores_row(const std::int32_t* acc, int n, const std::int32_t* k_sum,
+                                                   const float* k_scale, float a, float* s) {
+  if (!k_sum) {
+#pragma omp simd
+    for (int j = 0; j < n; ++j) s[j] = static_cast<float>(acc[j]) * a * k_scale[j];
+    return;
+  }
+#pragma omp simd
+  for (int j = 0; j < n; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
+}
+
 template <AttentionProducts P>
 [[gnu::always_inline]] inline float softmax_row(const float* scores_f32, const std::int32_t* acc,
                                                 const std::int32_t* k_sum, const float* k_scale, float a, int visible,
                                                 int keys, float* s, void* p_row, std::uint8_t* lo) {
   if constexpr (P == AttentionProducts::Int8) {
-    if (!k_sum) {  // the zero point's share taken off in the product (vnni_scores with k_sum)
-#pragma omp simd
-      for (int j = 0; j < visible; ++j) s[j] = static_cast<float>(acc[j]) * a * k_scale[j];
-    } else {
-#pragma omp simd
-      for (int j = 0; j < visible; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
-    }
+    int8_scores_row(acc, visible, k_sum, k_scale, a, s);
   } else {
 #pragma omp simd
     for (int j = 0; j < visible; ++j) s[j] = scores_f32[j] * a;
@@ -599,18 +607,17 @@ ItemBuffers item_buffers(AttentionProducts products, const PackedKv& pk, int g, 
       float* qs = grown(sc.q_scale, rows_pad);
       if (given.q) {  // the VNNI products read the item's rows alone: no padding rows
         std::copy_n(given.scales, rows, qs);
-        b.q = const_cast<std::uint8_t*>(given.q), b.s = grown(sc.s32, b.sn), b.p = grown(sc.p8, 2 * b.sn);
-        b.o = grown(sc.o32, 2 * b.qn);
-        b.k = pk.k8.data() + kv_at, b.v = pk.v8.data() + kv_at;
-        break;
+        b.q = const_cast<std::uint8_t*>(given.q);
+      } else {
+        std::uint8_t* q8 = grown(sc.q8, b.qn);
+        for (int r = 0; r < rows; ++r) {
+          if (r + kPrefetchAhead < rows) prefetch_floats(q_row(r + kPrefetchAhead), hd);
+          qs[r] = quantize_query(q_row(r), hd, q8 + static_cast<std::size_t>(r) * hd);
+        }
+        std::fill(q8 + real, q8 + b.qn, std::uint8_t{128});
+        b.q = q8;
       }
-      std::uint8_t* q8 = grown(sc.q8, b.qn);
-      for (int r = 0; r < rows; ++r) {
-        if (r + kPrefetchAhead < rows) prefetch_floats(q_row(r + kPrefetchAhead), hd);
-        qs[r] = quantize_query(q_row(r), hd, q8 + static_cast<std::size_t>(r) * hd);
-      }
-      std::fill(q8 + real, q8 + b.qn, std::uint8_t{128});
-      b.q = q8, b.s = grown(sc.s32, b.sn), b.p = grown(sc.p8, 2 * b.sn), b.o = grown(sc.o32, 2 * b.qn);
+      b.s = grown(sc.s32, b.sn), b.p = grown(sc.p8, 2 * b.sn), b.o = grown(sc.o32, 2 * b.qn);
       b.k = pk.k8.data() + kv_at, b.v = pk.v8.data() + kv_at;
       break;
     }
@@ -824,28 +831,20 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void int8_sc
                                                                                        const std::int32_t* k_sum,
                                                                                        const float* k_scale, float a,
                                                                                        float* s) {
-  if (!k_sum) {  // the zero point's share taken off in the product (vnni_scores with k_sum)
-#pragma omp simd
-    for (int j = 0; j < n; ++j) s[j] = static_cast<float>(acc[j]) * a * k_scale[j];
-    return;
-  }
-#pragma omp simd
-  for (int j = 0; j < n; ++j) s[j] = static_cast<float>(acc[j] - 128 * k_sum[j]) * a * k_scale[j];
+  int8_scores_row(acc, n, k_sum, k_scale, a, s);
 }
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-// e^(x - mx) in place over a row's tail keys, returning their sum: 16 at a time through exp2_parts, the last
-// vector masked (a tail is a few dozen keys: a scalar remainder loop took as long as the vectors).
-__attribute__((target("avx512f"))) float exp_shifted_avx512(float* x, int n, float mx) {
-  const __m512 l2e = _mm512_set1_ps(kLog2e), m2 = _mm512_set1_ps(mx * kLog2e), floor = _mm512_set1_ps(-126.0f);
+// e^(x - mx) in place over a row's tail keys, returning their sum: 16 at a time through exp16 with a unit of
+// 1, the last vector masked (a tail is a few dozen keys: a scalar remainder loop took as long as the vectors).
+__attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_shifted_avx512(float* x, int n, float mx) {
+  const __m512 l2e = _mm512_set1_ps(kLog2e), m2 = _mm512_set1_ps(mx * kLog2e);
   __m512 sum = _mm512_setzero_ps();
   for (int j = 0; j < n; j += 16) {
     const __mmask16 m = n - j >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - j)) - 1);
-    const __m512 t = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, x + j), l2e, m2);
-    const ExpParts e = exp2_parts(t);
-    const __m512 w = _mm512_maskz_scalef_ps(_mm512_mask_cmp_ps_mask(m, t, floor, _CMP_GT_OQ), e.p, e.n);
+    const __m512 w = exp16(x + j, m, l2e, m2, 1.0f);
     _mm512_mask_storeu_ps(x + j, m, w);
     sum = _mm512_add_ps(sum, w);
   }
