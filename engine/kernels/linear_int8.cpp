@@ -167,13 +167,42 @@ float residual_norm(const std::uint8_t* lo, int n) {
 }
 
 // What greedy() gathers of one row's one-plane outputs while each block is in L1: the best lower bound
-// max (z - margin) over the columns that may win (the bar), and the row's softmax denominator, online
-// (sum of exp(z - max) with its running max).
+// max (z - margin) over the columns that may win (the bar), the row's softmax denominator, online (sum of
+// exp(z - max) with its running max), and the columns that may still win: those whose upper bound
+// z + margin reached the bar as it stood when their block came. The bar only rises, so every column whose
+// upper bound reaches the final bar is among them; the others are dropped when the list is pruned or read.
 struct GreedyStats {
   float bar = -std::numeric_limits<float>::infinity();
   float max = -std::numeric_limits<float>::infinity();
   double sum = 0.0;
+  std::vector<int> column;     // candidates: output column,
+  std::vector<float> z, upper;  // its one-plane value and its upper bound
+  int count = 0;
 
+  void reset() {
+    bar = max = -std::numeric_limits<float>::infinity();
+    sum = 0.0;
+    count = 0;
+  }
+  // Room for a block's 64 more candidates: first by dropping those below the bar, then by growing.
+  void make_room() {
+    if (count + kVnniPanelCols <= static_cast<int>(column.size())) return;
+    int kept = 0;
+    for (int i = 0; i < count; ++i)
+      if (upper[i] >= bar) {
+        column[kept] = column[i];
+        z[kept] = z[i];
+        upper[kept++] = upper[i];
+      }
+    count = kept;
+    const std::size_t need = std::max<std::size_t>(256, 2 * static_cast<std::size_t>(count + kVnniPanelCols));
+    if (column.size() < need) {
+      column.resize(need);
+      z.resize(need);
+      upper.resize(need);
+    }
+  }
+  // The denominator and bar of another thread's columns of the same row (its candidates are read apart).
   void merge(const GreedyStats& o) {
     bar = std::max(bar, o.bar);
     if (o.max == -std::numeric_limits<float>::infinity()) return;
@@ -183,27 +212,27 @@ struct GreedyStats {
   }
 };
 
-// Columns [0, n) (n <= 64, a product's block) of one row's outputs z into `st`, where column j's margin is
-// f bound[j] + g scale[j] and the columns of the bits of `excluded` may not win (excluded tokens).
+// Columns [col0, col0 + n) (n <= 64, a product's block) of one row's outputs z (z[0] is column col0) into
+// `st`, where column j's margin is f bound[j] + g scale[j] and the columns of the bits of `excluded` may not
+// win (excluded tokens).
 // (GCC 12's reduction intrinsics start from an undefined vector and trip -Wmaybe-uninitialized.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 FOLIO_VNNI void greedy_block(const float* z, const float* bound, const float* scale, float f, float g, int n,
-                             std::uint64_t excluded, GreedyStats& st) {
+                             int col0, std::uint64_t excluded, GreedyStats& st) {
   const __m512 vf = _mm512_set1_ps(f), vg = _mm512_set1_ps(g), low = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  __m512 v[4];
-  __mmask16 m[4];
+  __m512 v[4], margin[4];
+  __mmask16 m[4], may_win[4];
   __m512 bar = low, mx = low;
   for (int i = 0; i < 4; ++i) {
     const int j = 16 * i;
     m[i] = static_cast<__mmask16>(n - j >= 16 ? 0xffff : (n > j ? (1u << (n - j)) - 1 : 0));
     v[i] = _mm512_mask_loadu_ps(low, m[i], z + j);
-    const __m512 margin = _mm512_fmadd_ps(vf, _mm512_maskz_loadu_ps(m[i], bound + j),
-                                          _mm512_mul_ps(vg, _mm512_maskz_loadu_ps(m[i], scale + j)));
-    __mmask16 may_win = m[i];
-    may_win &= static_cast<__mmask16>(~(excluded >> j));
-    bar = _mm512_mask_max_ps(bar, may_win, bar, _mm512_sub_ps(v[i], margin));
+    margin[i] = _mm512_fmadd_ps(vf, _mm512_maskz_loadu_ps(m[i], bound + j),
+                                _mm512_mul_ps(vg, _mm512_maskz_loadu_ps(m[i], scale + j)));
+    may_win[i] = m[i] & static_cast<__mmask16>(~(excluded >> j));
+    bar = _mm512_mask_max_ps(bar, may_win[i], bar, _mm512_sub_ps(v[i], margin[i]));
     mx = _mm512_max_ps(mx, v[i]);
   }
   const float base = std::max(st.max, _mm512_reduce_max_ps(mx));
@@ -218,27 +247,23 @@ FOLIO_VNNI void greedy_block(const float* z, const float* bound, const float* sc
   st.sum = st.sum * exp_approx(st.max - base) + _mm512_reduce_add_ps(sum);
   st.max = base;
   st.bar = std::max(st.bar, _mm512_reduce_max_ps(bar));
+  // The block's columns whose upper bound reaches the bar, this block's own lower bounds included.
+  st.make_room();
+  const __m512 vbar = _mm512_set1_ps(st.bar);
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int i = 0; i < 4; ++i) {
+    if (!m[i]) break;
+    const __m512 up = _mm512_add_ps(v[i], margin[i]);
+    const __mmask16 hit = _mm512_mask_cmp_ps_mask(may_win[i], up, vbar, _CMP_GE_OQ);
+    if (!hit) continue;
+    _mm512_mask_compressstoreu_epi32(st.column.data() + st.count, hit,
+                                     _mm512_add_epi32(lanes, _mm512_set1_epi32(col0 + 16 * i)));
+    _mm512_mask_compressstoreu_ps(st.z.data() + st.count, hit, v[i]);
+    _mm512_mask_compressstoreu_ps(st.upper.data() + st.count, hit, up);
+    st.count += __builtin_popcount(hit);
+  }
 }
 #pragma GCC diagnostic pop
-
-// The columns whose upper bound z[j] + f bound[j] + g scale[j] reaches `bar`, in increasing order; returns
-// their count.
-FOLIO_VNNI int greedy_candidates(const float* z, const float* bound, const float* scale, float f, float g, int n,
-                                 float bar, int* out) {
-  const __m512 vf = _mm512_set1_ps(f), vg = _mm512_set1_ps(g), vbar = _mm512_set1_ps(bar);
-  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  int count = 0;
-  for (int j = 0; j < n; j += 16) {
-    const __mmask16 m = static_cast<__mmask16>(n - j >= 16 ? 0xffff : (1u << (n - j)) - 1);
-    const __m512 margin = _mm512_fmadd_ps(vf, _mm512_maskz_loadu_ps(m, bound + j),
-                                          _mm512_mul_ps(vg, _mm512_maskz_loadu_ps(m, scale + j)));
-    const __m512 upper = _mm512_add_ps(_mm512_maskz_loadu_ps(m, z + j), margin);
-    const __mmask16 hit = _mm512_mask_cmp_ps_mask(m, upper, vbar, _CMP_GE_OQ);
-    _mm512_mask_compressstoreu_epi32(out + count, hit, _mm512_add_epi32(lanes, _mm512_set1_epi32(j)));
-    count += __builtin_popcount(hit);
-  }
-  return count;
-}
 
 // greedy()'s slack on each bound, in units of the s32 sums: float rounding of the outputs (sums up to about
 // 2^25, a few units each) stays well inside it.
@@ -322,14 +347,13 @@ class Int8Linear final : public Linear::Impl {
   // outputs at one plane: their rounding is an 8-bit product's, far below what a confidence needs.
   void greedy(const float* x, int m, std::span<const int> excluded, int* index, float* logprob) override {
     if (!panels_.data || col_bounds_.empty()) return Impl::greedy(x, m, excluded, index, logprob);
-    constexpr int kRows = 16;  // rows at a time: their one-plane outputs are a 16 x out_ f32 buffer
+    constexpr int kRows = 16;  // rows at a time: a block of their one-plane outputs is 16 x 64 floats
     for (int row0 = 0; row0 < m; row0 += kRows) {
       const int rows = std::min(kRows, m - row0);
       const float* xs = x + static_cast<std::size_t>(row0) * in_;
       Scratch& sc = scratch();
       quantise_input(xs, rows, sc.in, false);
       list_rows(sc.in, rows, sc.rows, /*first_planes_only=*/true);
-      float* z = grown(sc.hidden, static_cast<std::size_t>(rows) * out_);
       // Each row's margin factors: f for its residual's bound, g for the slack (see settle_greedy_row).
       thread_local std::vector<float> factors_of;
       std::vector<float>& factors = factors_of;
@@ -340,21 +364,25 @@ class Int8Linear final : public Linear::Impl {
                          (1.0f + 1e-5f);
         factors[2 * r + 1] = rs * kGreedySlack;
       }
-      // Statistics per thread of the product's team and row, merged after it.
+      // Statistics and candidates per thread of the product's team and row, merged after it. The outputs
+      // themselves never leave the block's L1 buffer (ten rows of a 49152-token vocabulary are 2 MB).
       const int team = omp_in_parallel() ? 1 : omp_get_max_threads();
       thread_local std::vector<GreedyStats> stats_of;
       std::vector<GreedyStats>& stats = stats_of;
-      stats.assign(static_cast<std::size_t>(team) * rows, GreedyStats{});
+      if (stats.size() < static_cast<std::size_t>(team) * rows) stats.resize(static_cast<std::size_t>(team) * rows);
+      for (auto& st : stats) st.reset();
       const auto sink = [&](const VnniBlock& b) {
-        dequantize_block(b, sc.rows, sc.in, Activation::None, false, z, out_, b.col0);
+        thread_local std::vector<float> block_of;
+        float* z = grown(block_of, static_cast<std::size_t>(kRows) * kVnniPanelCols);
+        dequantize_block(b, sc.rows, sc.in, Activation::None, false, z, kVnniPanelCols, 0);
         GreedyStats* mine = stats.data() + static_cast<std::size_t>(omp_get_thread_num() % team) * rows;
         std::uint64_t skip = 0;  // the block's excluded columns
         for (const int e : excluded)
           if (e >= b.col0 && e < b.col0 + b.cols) skip |= std::uint64_t{1} << (e - b.col0);
         for (int i = 0; i < b.rows; ++i) {
           const int t = sc.rows.token[b.row0 + i];
-          greedy_block(z + static_cast<std::size_t>(t) * out_ + b.col0, col_bounds_.data() + b.col0,
-                       col_scales_.data() + b.col0, factors[2 * t], factors[2 * t + 1], b.cols, skip, mine[t]);
+          greedy_block(z + static_cast<std::size_t>(t) * kVnniPanelCols, col_bounds_.data() + b.col0,
+                       col_scales_.data() + b.col0, factors[2 * t], factors[2 * t + 1], b.cols, b.col0, skip, mine[t]);
         }
       };
       vnni_product(sc.rows.src.data(), sc.rows.tiles.data(), static_cast<int>(sc.rows.tiles.size()), panels_,
@@ -365,12 +393,12 @@ class Int8Linear final : public Linear::Impl {
       for_each_row(rows, 2 * out_, [&](int r) {
         GreedyStats st;
         for (int i = 0; i < team; ++i) st.merge(stats[static_cast<std::size_t>(i) * rows + r]);
-        unsettled[r] = !settle_greedy_row(sc.in, r, rows, z + static_cast<std::size_t>(r) * out_, excluded, st,
-                                          factors[2 * r], factors[2 * r + 1], index + row0 + r, logprob + row0 + r);
+        unsettled[r] = !settle_greedy_row(sc.in, r, rows, stats.data() + r, team, rows, st, index + row0 + r,
+                                          logprob + row0 + r);
       });
       for (int r = 0; r < rows; ++r) {
         if (!unsettled[r]) continue;
-        float* zr = z + static_cast<std::size_t>(r) * out_;
+        float* zr = grown(sc.hidden, out_);
         forward(xs + static_cast<std::size_t>(r) * in_, 1, zr, {});  // (sc.in is no longer needed)
         greedy_token(zr, out_, excluded, index + row0 + r, logprob + row0 + r);
       }
@@ -485,41 +513,44 @@ class Int8Linear final : public Linear::Impl {
     stream.wait();
   }
 
-  // greedy() for row r of `rows` quantised rows, whose one-plane outputs z the product's sink summarised
-  // in `st` (margins f bound + g scale): false when it has more candidates than are worth recomputing one
-  // by one.
-  bool settle_greedy_row(const QuantisedRows& in, int r, int rows, float* z, std::span<const int> excluded,
-                         const GreedyStats& st, float f, float g, int* index, float* logprob) const {
+  // greedy() for row r of `rows` quantised rows, whose one-plane outputs the team's sinks summarised in
+  // `st` (merged) and in `team` lists of candidates (parts[i * stride], excluded columns never among them):
+  // false when it has more candidates than are worth recomputing one by one, or none.
+  bool settle_greedy_row(const QuantisedRows& in, int r, int rows, const GreedyStats* parts, int team, int stride,
+                         const GreedyStats& st, int* index, float* logprob) const {
     constexpr int kMaxCandidates = 512;  // about 100 cycles each, against a two-plane product of the row
-    thread_local std::vector<int> candidates;
-    int* c = grown(candidates, out_);
-    int count = greedy_candidates(z, col_bounds_.data(), col_scales_.data(), f, g, out_, st.bar, c);
-    count = static_cast<int>(std::remove_if(c, c + count, [&](int n) {
-                               return std::binary_search(excluded.begin(), excluded.end(), n);
-                             }) - c);
+    // The columns whose upper bound reaches the final bar, in increasing order, with their one-plane values.
+    thread_local std::vector<std::pair<int, float>> candidates;
+    candidates.clear();
+    for (int i = 0; i < team; ++i) {
+      const GreedyStats& p = parts[static_cast<std::size_t>(i) * stride];
+      for (int j = 0; j < p.count; ++j)
+        if (p.upper[j] >= st.bar) candidates.emplace_back(p.column[j], p.z[j]);
+    }
+    const int count = static_cast<int>(candidates.size());
     if (count > kMaxCandidates || count == 0) return false;
+    std::sort(candidates.begin(), candidates.end());
     const std::uint8_t* planes[2] = {in.q.data() + static_cast<std::size_t>(r) * in_,
                                      in.q.data() + static_cast<std::size_t>(rows + r) * in_};
     // The candidates at both planes, and the denominator with their one-plane terms swapped for those.
-    thread_local std::vector<float> first_plane;
-    float* z1 = grown(first_plane, count);
+    thread_local std::vector<float> both_planes;
+    float* z2 = grown(both_planes, count);
     int best = -1;
     float top = st.max;
     for (int i = 0; i < count; ++i) {
-      const int n = c[i];
-      z1[i] = z[n];
+      const int n = candidates[i].first;
       std::int32_t acc[2];
       vnni_column_products(panels_, n, planes, 2, acc);
       dequantize_planes(Activation::None, acc, acc + 1, in.row_scales[r], in.zero_points[r], col_sums_.data() + n,
-                        col_scales_.data() + n, bias_.data() + n, 0, 1, false, z + n);
-      if (best < 0 || z[n] > z[best]) best = n;
-      top = std::max(top, z[n]);
+                        col_scales_.data() + n, bias_.data() + n, 0, 1, false, z2 + i);
+      if (best < 0 || z2[i] > z2[best]) best = i;
+      top = std::max(top, z2[i]);
     }
     double sum = st.sum * std::exp(static_cast<double>(st.max) - top);
     for (int i = 0; i < count; ++i)
-      sum += std::exp(static_cast<double>(z[c[i]]) - top) - std::exp(static_cast<double>(z1[i]) - top);
-    *index = best;
-    *logprob = static_cast<float>(z[best] - top - std::log(sum));
+      sum += std::exp(static_cast<double>(z2[i]) - top) - std::exp(static_cast<double>(candidates[i].second) - top);
+    *index = candidates[best].first;
+    *logprob = static_cast<float>(z2[best] - top - std::log(sum));
     return true;
   }
 
