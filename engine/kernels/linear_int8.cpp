@@ -166,30 +166,35 @@ float residual_norm(const std::uint8_t* lo, int n) {
   return static_cast<float>(std::sqrt(static_cast<double>(squares)));
 }
 
-// What greedy() gathers of one row's one-plane outputs while each block is in L1: the best lower bound
-// max (z - margin) over the columns that may win (the bar), the row's softmax denominator, online (sum of
-// exp(z - max) with its running max), and the columns that may still win: those whose upper bound
-// z + margin reached the bar as it stood when their block came. The bar only rises, so every column whose
-// upper bound reaches the final bar is among them; the others are dropped when the list is pruned or read.
+// What greedy() gathers of one row's one-plane outputs while each block is in L1, lane by lane (lane l
+// holds the columns 16 i + l), so that a block needs no reduction across lanes: the best lower bound
+// max (z - margin) over the columns that may win (the bar), the softmax denominator online (sum of
+// exp(z - base), its base moved up only when a column passes it by more than kRebase), and the columns that
+// may still win: those whose upper bound z + margin reached their lane's bar as it stood when their block
+// came. A lane's bar only rises and never passes the row's final bar, so every column whose upper bound
+// reaches the final bar is among them; the others are dropped when the list is pruned or read.
 struct GreedyStats {
-  float bar = -std::numeric_limits<float>::infinity();
-  float max = -std::numeric_limits<float>::infinity();
-  double sum = 0.0;
-  std::vector<int> column;     // candidates: output column,
+  alignas(64) float lane_bar[16];
+  alignas(64) float lane_base[16];
+  alignas(64) float lane_sum[16];
+  std::vector<int> column;      // candidates: output column,
   std::vector<float> z, upper;  // its one-plane value and its upper bound
   int count = 0;
 
   void reset() {
-    bar = max = -std::numeric_limits<float>::infinity();
-    sum = 0.0;
+    std::fill_n(lane_bar, 16, -std::numeric_limits<float>::infinity());
+    std::fill_n(lane_base, 16, -std::numeric_limits<float>::infinity());
+    std::fill_n(lane_sum, 16, 0.0f);
     count = 0;
   }
+  float bar() const { return *std::max_element(lane_bar, lane_bar + 16); }
   // Room for a block's 64 more candidates: first by dropping those below the bar, then by growing.
   void make_room() {
     if (count + kVnniPanelCols <= static_cast<int>(column.size())) return;
+    const float b = bar();
     int kept = 0;
     for (int i = 0; i < count; ++i)
-      if (upper[i] >= bar) {
+      if (upper[i] >= b) {
         column[kept] = column[i];
         z[kept] = z[i];
         upper[kept++] = upper[i];
@@ -202,29 +207,48 @@ struct GreedyStats {
       upper.resize(need);
     }
   }
-  // The denominator and bar of another thread's columns of the same row (its candidates are read apart).
-  void merge(const GreedyStats& o) {
-    bar = std::max(bar, o.bar);
-    if (o.max == -std::numeric_limits<float>::infinity()) return;
-    const float m = std::max(max, o.max);
-    sum = sum * exp_approx(max - m) + o.sum * exp_approx(o.max - m);
-    max = m;
-  }
 };
+
+// A row's statistics over the team's lanes: its bar, and its softmax denominator sum of exp(z - max).
+struct GreedyRow {
+  float bar = -std::numeric_limits<float>::infinity();
+  float max = -std::numeric_limits<float>::infinity();
+  double sum = 0.0;
+};
+
+GreedyRow merged(const GreedyStats* parts, int count, std::size_t stride) {
+  GreedyRow row;
+  for (int i = 0; i < count; ++i)
+    for (int l = 0; l < 16; ++l) {
+      row.bar = std::max(row.bar, parts[i * stride].lane_bar[l]);
+      row.max = std::max(row.max, parts[i * stride].lane_base[l]);
+    }
+  for (int i = 0; i < count; ++i)
+    for (int l = 0; l < 16; ++l)
+      if (parts[i * stride].lane_base[l] > -std::numeric_limits<float>::infinity())
+        row.sum += parts[i * stride].lane_sum[l] * std::exp(static_cast<double>(parts[i * stride].lane_base[l]) - row.max);
+  return row;
+}
+
+// How far a column may pass its lane's base before the base moves: e^16 per term keeps a lane's float sum
+// of a vocabulary's terms far from overflow.
+constexpr float kRebase = 16.0f;
 
 // Columns [col0, col0 + n) (n <= 64, a product's block) of one row's outputs z (z[0] is column col0) into
 // `st`, where column j's margin is f bound[j] + g scale[j] and the columns of the bits of `excluded` may not
 // win (excluded tokens).
-// (GCC 12's reduction intrinsics start from an undefined vector and trip -Wmaybe-uninitialized.)
+// (GCC 12's unmasked max and scalef intrinsics start from an undefined vector and trip -Wuninitialized.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 FOLIO_VNNI void greedy_block(const float* z, const float* bound, const float* scale, float f, float g, int n,
                              int col0, std::uint64_t excluded, GreedyStats& st) {
   const __m512 vf = _mm512_set1_ps(f), vg = _mm512_set1_ps(g), low = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m512 vlog2e = _mm512_set1_ps(kLog2e);
   __m512 v[4], margin[4];
   __mmask16 m[4], may_win[4];
-  __m512 bar = low, mx = low;
+  __m512 bar = _mm512_load_ps(st.lane_bar), base = _mm512_load_ps(st.lane_base), sum = _mm512_load_ps(st.lane_sum);
+  __m512 mx = low;
   for (int i = 0; i < 4; ++i) {
     const int j = 16 * i;
     m[i] = static_cast<__mmask16>(n - j >= 16 ? 0xffff : (n > j ? (1u << (n - j)) - 1 : 0));
@@ -235,31 +259,38 @@ FOLIO_VNNI void greedy_block(const float* z, const float* bound, const float* sc
     bar = _mm512_mask_max_ps(bar, may_win[i], bar, _mm512_sub_ps(v[i], margin[i]));
     mx = _mm512_max_ps(mx, v[i]);
   }
-  const float base = std::max(st.max, _mm512_reduce_max_ps(mx));
+  // Lanes whose columns passed their base by more than kRebase (every lane at its first block): the base
+  // moves up to the block's value and the lane's sum is scaled down to match (a sum of nothing stays 0).
+  const __mmask16 up = _mm512_cmp_ps_mask(mx, _mm512_add_ps(base, _mm512_set1_ps(kRebase)), _CMP_GT_OQ);
+  if (up) {
+    const __m512 moved = _mm512_mask_mov_ps(base, up, mx);
+    const __mmask16 scaled = _mm512_mask_cmp_ps_mask(up, base, low, _CMP_GT_OQ);
+    const ExpParts e = exp2_parts(_mm512_maskz_mul_ps(scaled, _mm512_sub_ps(base, moved), vlog2e));
+    sum = _mm512_mask_mul_ps(sum, scaled, sum, _mm512_scalef_ps(e.p, e.n));
+    base = moved;
+  }
   // e^(v - base) = 2^(v log2(e) - base log2(e)), one rounding.
-  const __m512 vlog2e = _mm512_set1_ps(kLog2e), vbase = _mm512_set1_ps(base * kLog2e);
-  __m512 sum = _mm512_setzero_ps();
+  const __m512 base2 = _mm512_mul_ps(base, vlog2e);
   for (int i = 0; i < 4; ++i) {
     if (!m[i]) break;
-    const ExpParts e = exp2_parts(_mm512_maskz_fmsub_ps(m[i], v[i], vlog2e, vbase));
+    const ExpParts e = exp2_parts(_mm512_maskz_fmsub_ps(m[i], v[i], vlog2e, base2));
     sum = _mm512_add_ps(sum, _mm512_maskz_scalef_ps(m[i], e.p, e.n));
   }
-  st.sum = st.sum * exp_approx(st.max - base) + _mm512_reduce_add_ps(sum);
-  st.max = base;
-  st.bar = std::max(st.bar, _mm512_reduce_max_ps(bar));
-  // The block's columns whose upper bound reaches the bar, this block's own lower bounds included.
+  _mm512_store_ps(st.lane_bar, bar);
+  _mm512_store_ps(st.lane_base, base);
+  _mm512_store_ps(st.lane_sum, sum);
+  // The block's columns whose upper bound reaches their lane's bar, this block's own lower bounds included.
   st.make_room();
-  const __m512 vbar = _mm512_set1_ps(st.bar);
   const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   for (int i = 0; i < 4; ++i) {
     if (!m[i]) break;
-    const __m512 up = _mm512_add_ps(v[i], margin[i]);
-    const __mmask16 hit = _mm512_mask_cmp_ps_mask(may_win[i], up, vbar, _CMP_GE_OQ);
+    const __m512 top = _mm512_add_ps(v[i], margin[i]);
+    const __mmask16 hit = _mm512_mask_cmp_ps_mask(may_win[i], top, bar, _CMP_GE_OQ);
     if (!hit) continue;
     _mm512_mask_compressstoreu_epi32(st.column.data() + st.count, hit,
                                      _mm512_add_epi32(lanes, _mm512_set1_epi32(col0 + 16 * i)));
     _mm512_mask_compressstoreu_ps(st.z.data() + st.count, hit, v[i]);
-    _mm512_mask_compressstoreu_ps(st.upper.data() + st.count, hit, up);
+    _mm512_mask_compressstoreu_ps(st.upper.data() + st.count, hit, top);
     st.count += __builtin_popcount(hit);
   }
 }
@@ -391,9 +422,7 @@ class Int8Linear final : public Linear::Impl {
       std::vector<int>& unsettled = unsettled_rows;  // this thread's, also where the team writes
       unsettled.assign(rows, 0);
       for_each_row(rows, 2 * out_, [&](int r) {
-        GreedyStats st;
-        for (int i = 0; i < team; ++i) st.merge(stats[static_cast<std::size_t>(i) * rows + r]);
-        unsettled[r] = !settle_greedy_row(sc.in, r, rows, stats.data() + r, team, rows, st, index + row0 + r,
+        unsettled[r] = !settle_greedy_row(sc.in, r, rows, stats.data() + r, team, rows, index + row0 + r,
                                           logprob + row0 + r);
       });
       for (int r = 0; r < rows; ++r) {
@@ -514,10 +543,11 @@ class Int8Linear final : public Linear::Impl {
   }
 
   // greedy() for row r of `rows` quantised rows, whose one-plane outputs the team's sinks summarised in
-  // `st` (merged) and in `team` lists of candidates (parts[i * stride], excluded columns never among them):
+  // `team` lanes and lists of candidates (parts[i * stride], excluded columns never among the candidates):
   // false when it has more candidates than are worth recomputing one by one, or none.
   bool settle_greedy_row(const QuantisedRows& in, int r, int rows, const GreedyStats* parts, int team, int stride,
-                         const GreedyStats& st, int* index, float* logprob) const {
+                         int* index, float* logprob) const {
+    const GreedyRow st = merged(parts, team, static_cast<std::size_t>(stride));
     constexpr int kMaxCandidates = 512;  // about 100 cycles each, against a two-plane product of the row
     // The columns whose upper bound reaches the final bar, in increasing order, with their one-plane values.
     thread_local std::vector<std::pair<int, float>> candidates;
