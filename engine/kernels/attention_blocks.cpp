@@ -852,6 +852,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_shifted_avx512(fl
 }
 #pragma GCC diagnostic pop
 
+// Rows of a decode item from which its softmax fetches V ahead.
+constexpr int kFetchValuesRows = 8;
+
 // One kv head of rows that share the packed prefix: every query vector of its group (row r, head in
 // group hh: vector r * group + hh) as one matrix, so that its K and V are read once and a decode step runs
 // two products per kv head. Q·Kᵀ over the packed prefix, each row's own tail scores from the cache, one
@@ -876,7 +879,7 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   const std::int32_t* const k_sum_left = pk.vnni ? nullptr : pk.k_sum.data() + kg;
   if (pk.vnni)
     vnni_scores(static_cast<const std::uint8_t*>(b.q), rows, hd, static_cast<const std::int8_t*>(b.k), keys,
-                static_cast<std::int32_t*>(b.s), nullptr, pk.k_sum.data() + kg);
+                static_cast<std::int32_t*>(b.s), nullptr, pk.k_sum.data() + kg, /*fetch_ahead=*/true);
   else
     scores_product(*bp, b, products, rows, keys, hd);
   float* sums = grown(sc.sums, rows);
@@ -922,6 +925,13 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       for (int j = 0; j < kr.tail; ++j) mx = std::max(mx, tail[j]);
       std::uint8_t* hi = static_cast<std::uint8_t*>(b.p) + at;
       const float prefix_sum = exp_planes_avx512(row, P, keys, mx / a, a, hi, hi + b.sn);
+      // The prefix's V, read from memory by P·V next, fetched into L2 a slice a row while the softmax runs
+      // (ten questions' items; one question's three rows leave no time to hide it in).
+      if (pk.vnni && rows >= kFetchValuesRows) {
+        const long lines = static_cast<long>(keys) * hd / 64;
+        const char* vb = static_cast<const char*>(b.v);
+        for (long l = lines * r / rows, e = lines * (r + 1) / rows; l < e; ++l) _mm_prefetch(vb + l * 64, _MM_HINT_T1);
+      }
       const float tail_sum = exp_shifted_avx512(tail, kr.tail, mx);
       sums[r] = prefix_sum + tail_sum;
       if (!pk.vnni) continue;

@@ -28,9 +28,11 @@ inline std::size_t vnni_v_offset(int j, int t, int hd) {
 // s's rows `keys` apart). With row_keys, row r needs only its first row_keys[r] scores: the rows run in
 // blocks, each block's up to its rows' most (a causal block's early rows skip the keys after them). With
 // k_sum (per key), s[r][j] starts from -128 k_sum[j]: Q's zero point of 128 taken off in the product's
-// accumulators, once a block of rows, instead of once a score in the softmax.
+// accumulators, once a block of rows, instead of once a score in the softmax. With fetch_ahead (K read
+// from memory, as a decode step's prefix is), each block of rows fetches its share of the next chunk of K
+// into L2 while it multiplies the current one.
 void vnni_scores(const std::uint8_t* q, int rows, int hd, const std::int8_t* k, int keys, std::int32_t* s,
-                 const int* row_keys = nullptr, const std::int32_t* k_sum = nullptr);
+                 const int* row_keys = nullptr, const std::int32_t* k_sum = nullptr, bool fetch_ahead = false);
 
 // o[r][t] = sum_j p[r][j] v[j][t] over rows r < rows (p: u8, rows `keys` apart), keys a multiple of 4. With
 // row_keys, row r's weights from row_keys[r] on are zero and may be skipped (in blocks, as above).
