@@ -852,8 +852,17 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_shifted_avx512(fl
 }
 #pragma GCC diagnostic pop
 
-// Rows of a decode item from which its softmax fetches V ahead.
-constexpr int kFetchValuesRows = 8;
+// Rows of a decode item from which it fetches ahead what it reads from memory: the prefix's K and V (the
+// weights' stream keeps them out of the caches between steps) and the questions' tails. One question's three
+// rows leave no time to hide the fetches in.
+constexpr int kFetchAheadRows = 8;
+
+// `count` runs of `floats` floats, `stride` floats apart, into the cache (Hint: _MM_HINT_T0 or _T1).
+template <_mm_hint Hint>
+void fetch_runs(const float* x, int count, std::size_t stride, int floats) {
+  for (int j = 0; j < count; ++j)
+    for (int t = 0; t < floats; t += 16) _mm_prefetch(reinterpret_cast<const char*>(x + j * stride + t), Hint);
+}
 
 // One kv head of rows that share the packed prefix: every query vector of its group (row r, head in
 // group hh: vector r * group + hh) as one matrix, so that its K and V are read once and a decode step runs
@@ -875,15 +884,6 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   auto q_local = [&](int r) { return q_row(m0 + r); };
 
   const ItemBuffers b = item_buffers(products, pk, g, rows, rows, keys, q_local, sc);
-  // The int8 scores' zero-point share: taken off in the VNNI product's accumulators, else in the softmax.
-  const std::int32_t* const k_sum_left = pk.vnni ? nullptr : pk.k_sum.data() + kg;
-  if (pk.vnni)
-    vnni_scores(static_cast<const std::uint8_t*>(b.q), rows, hd, static_cast<const std::int8_t*>(b.k), keys,
-                static_cast<std::int32_t*>(b.s), nullptr, pk.k_sum.data() + kg, /*fetch_ahead=*/true);
-  else
-    scores_product(*bp, b, products, rows, keys, hd);
-  float* sums = grown(sc.sums, rows);
-  const bool avx512 = cpu_has_avx512();
   // The item's rows come in runs of one question's query heads, which share that question's tail keys.
   auto for_each_run = [&](auto&& f) {
     for (int r0 = 0, r1; r0 < rows; r0 = r1) {
@@ -892,6 +892,21 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       f(r0, r1, ranges[(m0 + r0) / group]);
     }
   };
+  const bool fetch_ahead = pk.vnni && rows >= kFetchAheadRows;
+  if (fetch_ahead)  // the tails' K, for the tail scores after the prefix's
+    for_each_run([&](int, int, const KeyRanges& kr) {
+      const KeyRun tk = key_run(k, s, tails, g, kr.tail_begin);
+      if (tk.dim_stride == 1) fetch_runs<_MM_HINT_T0>(tk.k, kr.tail, tk.token_stride, hd);
+    });
+  // The int8 scores' zero-point share: taken off in the VNNI product's accumulators, else in the softmax.
+  const std::int32_t* const k_sum_left = pk.vnni ? nullptr : pk.k_sum.data() + kg;
+  if (pk.vnni)
+    vnni_scores(static_cast<const std::uint8_t*>(b.q), rows, hd, static_cast<const std::int8_t*>(b.k), keys,
+                static_cast<std::int32_t*>(b.s), nullptr, pk.k_sum.data() + kg, fetch_ahead);
+  else
+    scores_product(*bp, b, products, rows, keys, hd);
+  float* sums = grown(sc.sums, rows);
+  const bool avx512 = cpu_has_avx512();
   thread_local std::vector<const float*> in_rows;
   thread_local std::vector<float*> out_rows;
   in_rows.resize(rows);
@@ -925,12 +940,15 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       for (int j = 0; j < kr.tail; ++j) mx = std::max(mx, tail[j]);
       std::uint8_t* hi = static_cast<std::uint8_t*>(b.p) + at;
       const float prefix_sum = exp_planes_avx512(row, P, keys, mx / a, a, hi, hi + b.sn);
-      // The prefix's V, read from memory by P·V next, fetched into L2 a slice a row while the softmax runs
-      // (ten questions' items; one question's three rows leave no time to hide it in).
-      if (pk.vnni && rows >= kFetchValuesRows) {
+      // The prefix's V, for P·V next, into L2 a slice a row while the softmax runs; each question's tail
+      // V at its first row.
+      if (fetch_ahead) {
         const long lines = static_cast<long>(keys) * hd / 64;
         const char* vb = static_cast<const char*>(b.v);
         for (long l = lines * r / rows, e = lines * (r + 1) / rows; l < e; ++l) _mm_prefetch(vb + l * 64, _MM_HINT_T1);
+        if (r == 0 || (m0 + r) % group == 0)
+          fetch_runs<_MM_HINT_T1>(v + static_cast<std::size_t>(kr.tail_begin) * s.kv_stride + static_cast<std::size_t>(g) * hd,
+                                  kr.tail, s.kv_stride, hd);
       }
       const float tail_sum = exp_shifted_avx512(tail, kr.tail, mx);
       sums[r] = prefix_sum + tail_sum;
