@@ -3,10 +3,10 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <vector>
 
+#include "engine/kernels/parallel.hpp"
 #include "engine/kernels/vnni.hpp"
 
 namespace folio::engine::kernels {
@@ -124,35 +124,6 @@ void product_range(const std::uint8_t* const* rows, const VnniTile* tiles, int t
   }
 }
 
-// A thread's share of a product's positions, [lo, hi) packed in one word: its owner takes chunks from the
-// front, a thread done with its own share takes them from the back. Shares start equal, and the threads
-// finish them 5-10% of a decode step's product apart (1-18 us of 25-70, with the cores shared), so the one
-// that finishes first takes over the other's last panels; each thread still streams its own weights in order.
-struct alignas(64) ClaimedShare {
-  std::atomic<std::uint64_t> range;
-};
-constexpr int kMaxTeam = 64;
-
-std::uint64_t pack_range(int lo, int hi) { return static_cast<std::uint32_t>(lo) | static_cast<std::uint64_t>(hi) << 32; }
-
-// The next chunk [u0, u1) of `share` from its front (back = false) or back, up to a multiple of `chunk`
-// positions: false once the share is empty. prefetch_to: the share's end when the chunk was taken.
-bool claim(ClaimedShare& share, int chunk, bool back, int& u0, int& u1, int& prefetch_to) {
-  std::uint64_t cur = share.range.load(std::memory_order_relaxed);
-  for (;;) {
-    const int lo = static_cast<int>(cur & 0xffffffffu), hi = static_cast<int>(cur >> 32);
-    if (lo >= hi) return false;
-    const int cut = back ? std::max(lo, (hi - 1) / chunk * chunk) : std::min(hi, (lo / chunk + 1) * chunk);
-    if (share.range.compare_exchange_weak(cur, back ? pack_range(lo, cut) : pack_range(cut, hi),
-                                          std::memory_order_acq_rel, std::memory_order_relaxed)) {
-      u0 = back ? cut : lo;
-      u1 = back ? hi : cut;
-      prefetch_to = back ? u1 : hi;
-      return true;
-    }
-  }
-}
-
 }  // namespace
 
 VnniPanels vnni_panels_of(const dnnl::memory& weights, int k, int n) {
@@ -173,27 +144,26 @@ void vnni_product(const std::uint8_t* const* rows, const VnniTile* tiles, int ti
   const int units = (w.n + 15) / 16;
   const bool parallel = !omp_in_parallel() && static_cast<long>(w.k) * w.n >= kMinParallelWeightBytes;
   const int team = omp_get_max_threads();
-  if (!parallel || team == 1 || team > kMaxTeam)
+  if (!parallel || team == 1 || team > ClaimedShares::kMaxTeam)
     return product_range(rows, tiles, tile_count, w, paired_from, sink, 0, units, units, true);
-  // Paired panels are split and taken in whole pairs, so that each thread's sink sees both panels of its
-  // pairs; other products start split in 16-column units and are taken a panel at most at a time.
+  // Equal shares in 16-column units (paired panels in whole pairs, so that each thread's sink sees both
+  // panels of its pairs), taken a panel (a pair) at most at a time. The threads had finished a decode
+  // step's product 1-18 us apart (of 25-70 us).
   const int step = paired_from > 0 ? 8 : 1, steps = (units + step - 1) / step, chunk = paired_from > 0 ? 8 : 4;
-  ClaimedShare shares[kMaxTeam];
-  for (int i = 0; i < team; ++i) {
-    const int s0 = static_cast<int>(static_cast<long>(steps) * i / team),
-              s1 = static_cast<int>(static_cast<long>(steps) * (i + 1) / team);
-    shares[i].range.store(pack_range(std::min(units, s0 * step), std::min(units, s1 * step)), std::memory_order_relaxed);
-  }
-  // (A team smaller than omp_get_max_threads leaves some shares unowned: the others take them from the back.)
+  ClaimedShares shares;
+  for (int i = 0; i < team; ++i)
+    shares.set(i, std::min(units, static_cast<int>(static_cast<long>(steps) * i / team) * step),
+               std::min(units, static_cast<int>(static_cast<long>(steps) * (i + 1) / team) * step));
+  const auto cut = [chunk](int, int lo, int hi, bool back) {
+    return back ? std::max(lo, (hi - 1) / chunk * chunk) : std::min(hi, (lo / chunk + 1) * chunk);
+  };
+  // (A team smaller than omp_get_max_threads leaves some shares unowned: the others take them.)
 #pragma omp parallel
   {
     const int i = omp_get_thread_num();
-    int u0 = 0, u1 = 0, to = 0;
-    while (claim(shares[i], chunk, false, u0, u1, to))
-      product_range(rows, tiles, tile_count, w, paired_from, sink, u0, u1, to, false);
-    for (int j = 1; j < team; ++j)
-      while (claim(shares[(i + j) % team], chunk, true, u0, u1, to))
-        product_range(rows, tiles, tile_count, w, paired_from, sink, u0, u1, to, false);
+    int u0 = 0, u1 = 0, own_end = 0;
+    while (shares.next(i, team, cut, u0, u1, own_end))
+      product_range(rows, tiles, tile_count, w, paired_from, sink, u0, u1, own_end, false);
   }
 }
 

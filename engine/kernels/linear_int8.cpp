@@ -718,25 +718,37 @@ class Int8Linear final : public Linear::Impl {
   // f(row0, rows) over [0, m) in chunks of at most `chunk` rows. Few rows (a decode step) run on the
   // calling thread, whose products spread their columns over the team. Many rows are split into one share
   // per thread, each thread running whole chunks of its own share (quantisation, product, epilogue) with
-  // no fork, join or barrier between the steps and its rows' data in its own cache.
+  // no fork, join or barrier between the steps and its rows' data in its own cache, until it takes the
+  // others' last chunks (ClaimedShares).
   template <typename F>
   static void for_each_share(int m, int chunk, F&& f) {
     const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-    if (threads == 1 || m < kRowsPerShare * threads) {
+    if (threads == 1 || m < kRowsPerShare * threads || threads > ClaimedShares::kMaxTeam) {
       for (int row0 = 0; row0 < m; row0 += chunk) f(row0, std::min(chunk, m - row0));
       return;
     }
-#pragma omp parallel
+    // Near-equal chunks of each share (300 rows as 100 x 3, not 128, 128, 44): each chunk streams the
+    // layer's weights once. A thread done with its own share takes the others' last chunks.
+    const auto share_of = [m, threads](int i) {
+      return std::pair{static_cast<int>(static_cast<long>(m) * i / threads), static_cast<int>(static_cast<long>(m) * (i + 1) / threads)};
+    };
+    const auto cut = [&](int share, int lo, int hi, bool back) {
+      const auto [s0, s1] = share_of(share);
+      const int count = (s1 - s0 + chunk - 1) / chunk, q = (s1 - s0) / count, rem = (s1 - s0) % count;
+      const auto boundary = [&](int c) { return s0 + c * q + std::min(c, rem); };
+      const auto chunk_at = [&](int row) {
+        const int p = row - s0, big = (q + 1) * rem;
+        return p < big ? p / (q + 1) : rem + (p - big) / q;
+      };
+      return back ? std::max(lo, boundary(chunk_at(hi - 1))) : std::min(hi, boundary(chunk_at(lo) + 1));
+    };
+    ClaimedShares shares;
+    for (int i = 0; i < threads; ++i) shares.set(i, share_of(i).first, share_of(i).second);
+#pragma omp parallel num_threads(threads)
     {
-      const int team = omp_get_num_threads(), i = omp_get_thread_num();
-      const int s0 = static_cast<int>(static_cast<long>(m) * i / team), s1 = static_cast<int>(static_cast<long>(m) * (i + 1) / team);
-      // Near-equal chunks of the share (300 rows as 100 x 3, not 128, 128, 44).
-      const int count = (s1 - s0 + chunk - 1) / chunk;
-      for (int c = 0, r0 = s0; c < count; ++c) {
-        const int rows = (s1 - s0) / count + (c < (s1 - s0) % count);
-        f(r0, rows);
-        r0 += rows;
-      }
+      const int i = omp_get_thread_num();
+      int r0 = 0, r1 = 0, own_end = 0;
+      while (shares.next(i, threads, cut, r0, r1, own_end)) f(r0, r1 - r0);
     }
   }
 
