@@ -6,9 +6,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "common/error.hpp"
@@ -20,6 +22,7 @@
 #include "engine/kernels/linear.hpp"
 #include "engine/kernels/linear_impl.hpp"
 #include "engine/kernels/norms.hpp"
+#include "engine/kernels/parallel.hpp"
 #include "engine/kernels/quantize.hpp"
 #include "engine/kernels/pixel_shuffle.hpp"
 #include "engine/kernels/rope.hpp"
@@ -1009,6 +1012,40 @@ BOOST_AUTO_TEST_CASE(linear_rejects_bad_shapes) {
   const std::vector<float> w(12);
   BOOST_CHECK_THROW(k::Linear(w, 5, 3, {}, k::Precision::F32), folio::Error);
   BOOST_CHECK_THROW(k::Linear(w, 4, 3, std::vector<float>(3), k::Precision::F32), folio::Error);
+}
+
+BOOST_AUTO_TEST_CASE(claimed_shares_hand_out_every_position_once_in_whole_chunks) {
+  // Shares of [0, n) taken a chunk at a time (chunks end at multiples of 5): whatever thread takes what,
+  // every position goes out once, no chunk crosses a multiple of 5, and a thread's own chunks come first and
+  // in order. A team larger than the threads that run leaves shares unowned: the others must take them.
+  const auto cut = [](int, int lo, int hi, bool back) { return back ? std::max(lo, (hi - 1) / 5 * 5) : std::min(hi, (lo / 5 + 1) * 5); };
+  for (const int team : {1, 2, 3, 7}) {
+    const int n = 101;
+    for (const int running : {1, std::min(team, 2)}) {
+      k::ClaimedShares shares;
+      for (int i = 0; i < team; ++i) shares.set(i, n * i / team, n * (i + 1) / team);
+      std::vector<std::atomic<int>> taken(n);
+      std::atomic<bool> whole{true}, ordered{true};
+      const auto run = [&](int i) {
+        int u0 = 0, u1 = 0, own_end = 0, last_own = n * i / team;
+        bool stealing = false;
+        while (shares.next(i, team, cut, u0, u1, own_end)) {
+          if (u0 / 5 != (u1 - 1) / 5 || u1 <= u0) whole = false;
+          const bool own = u0 >= n * i / team && u1 <= n * (i + 1) / team && own_end == n * (i + 1) / team;
+          if (own && (stealing || u0 != last_own)) ordered = false;
+          if (own) last_own = u1;
+          else stealing = true;
+          for (int u = u0; u < u1; ++u) ++taken[u];
+        }
+      };
+      std::vector<std::thread> threads;
+      for (int i = 0; i < running; ++i) threads.emplace_back(run, i);
+      for (auto& t : threads) t.join();
+      BOOST_TEST(whole.load(), "team " << team << " running " << running);
+      BOOST_TEST(ordered.load(), "team " << team << " running " << running);
+      for (int u = 0; u < n; ++u) BOOST_TEST(taken[u].load() == 1, "position " << u << " team " << team);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
