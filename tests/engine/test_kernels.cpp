@@ -793,6 +793,33 @@ BOOST_AUTO_TEST_CASE(int8_greedy_picks_what_the_two_plane_outputs_pick) {
     BOOST_TEST(expect == 6);
     BOOST_TEST(got == expect);
   }
+  // Outputs rising over 120 units across the columns (column n about 0.03 n, plus noise), so that each
+  // 16-column lane's softmax base moves many times and the sums gathered below it are scaled down: the
+  // choice and its log-probability as forward()'s, in every row.
+  {
+    const int n_cols = 4000;
+    const auto xr = random_vector(std::size_t(3) * k_in, 94);
+    std::vector<float> wr = random_vector(std::size_t(n_cols) * k_in, 95, 0.01f);
+    for (int r = 0; r < 3; ++r) {
+      double xx = 0;
+      for (int e = 0; e < k_in; ++e) xx += double(xr[std::size_t(r) * k_in + e]) * xr[std::size_t(r) * k_in + e];
+      for (int n = 0; n < n_cols; ++n)
+        for (int e = 0; e < k_in; ++e)
+          wr[std::size_t(n) * k_in + e] += float(0.03 * n * xr[std::size_t(r) * k_in + e] / xx);
+    }
+    const k::Linear lin(wr, n_cols, k_in, {}, k::Precision::Int8, k::Int8Input::TwoPlanes);
+    std::vector<float> y(std::size_t(3) * n_cols);
+    lin.forward(xr.data(), 3, y.data());
+    BOOST_TEST(y[n_cols - 1] - y[0] > 100.0f);
+    std::vector<int> expect(3), got(3);
+    std::vector<float> expect_lp(3), got_lp(3);
+    k::greedy_tokens(y.data(), 3, n_cols, expect.data(), expect_lp.data());
+    lin.greedy(xr.data(), 3, {}, got.data(), got_lp.data());
+    for (int r = 0; r < 3; ++r) {
+      BOOST_TEST(got[r] == expect[r], "row " << r);
+      BOOST_TEST(std::fabs(got_lp[r] - expect_lp[r]) < 2e-2, "row " << r);
+    }
+  }
   // Flat outputs (every column the same): too many candidates, so the row is multiplied at two planes.
   std::vector<float> flat(std::size_t(vocab) * k_in);
   for (int n = 0; n < vocab; ++n) std::copy_n(w.begin(), k_in, flat.begin() + std::size_t(n) * k_in);
