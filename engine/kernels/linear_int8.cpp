@@ -137,11 +137,11 @@ template <Activation A>
   }
 }
 
-// One entry point compiled per ISA, every variant inlined into it as a branch-free vectorised loop: the
-// loop's invariants (activation, planes, residual add) are chosen once, outside it.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequantize_planes(
-    Activation activation, const std::int32_t* acc, const std::int32_t* acc_lo, float row_scale, std::int32_t zp,
-    const float* col_sum, const float* col_scale, const float* bias, int c0, int c1, bool accumulate, float* y) {
+// The activation's variant of dequantize_row, chosen once per row.
+[[gnu::always_inline]] inline void dequantize_any(Activation activation, const std::int32_t* acc,
+                                                  const std::int32_t* acc_lo, float row_scale, std::int32_t zp,
+                                                  const float* col_sum, const float* col_scale, const float* bias,
+                                                  int c0, int c1, bool accumulate, float* y) {
   switch (activation) {
     case Activation::None:
       return dequantize_activation<Activation::None>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1,
@@ -152,6 +152,36 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequant
     case Activation::Silu:
       return dequantize_activation<Activation::Silu>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1,
                                                      accumulate, y);
+  }
+}
+
+// One entry point compiled per ISA, every variant inlined into it as a branch-free vectorised loop: the
+// loop's invariants (activation, planes, residual add) are chosen once, outside it.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequantize_planes(
+    Activation activation, const std::int32_t* acc, const std::int32_t* acc_lo, float row_scale, std::int32_t zp,
+    const float* col_sum, const float* col_scale, const float* bias, int c0, int c1, bool accumulate, float* y) {
+  dequantize_any(activation, acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1, accumulate, y);
+}
+
+// One token of a product block: its results (the residual plane's kVnniBlockStride on, if it has one), its
+// row's scale and zero point, and where its outputs go.
+struct BlockToken {
+  const std::int32_t* acc;
+  bool two;
+  float row_scale;
+  std::int32_t zp;
+  float* y;
+};
+
+// dequantize_planes for every token of a block in one call: a decode step's blocks are 64 columns of a few
+// tokens each, and a call per token (ten questions: some 30 thousand a step) cost more than its arithmetic.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequantize_tokens(
+    Activation activation, const BlockToken* tokens, int count, const float* col_sum, const float* col_scale,
+    const float* bias, int cols, bool accumulate) {
+  for (int i = 0; i < count; ++i) {
+    const BlockToken& t = tokens[i];
+    dequantize_any(activation, t.acc, t.two ? t.acc + kVnniBlockStride : nullptr, t.row_scale, t.zp, col_sum,
+                   col_scale, bias, 0, cols, accumulate, t.y);
   }
 }
 
@@ -700,19 +730,20 @@ class Int8Linear final : public Linear::Impl {
   // scales, both planes of a token, bias, activation and residual, from L1.
   void dequantize_block(const VnniBlock& b, const RowList& l, const QuantisedRows& in, Activation act,
                         bool accumulate, float* y, std::size_t stride, int col) const {
+    BlockToken tokens[kVnniTileRows];
+    int count = 0;
     for_each_block_token(b, l, [&](int t, int i, bool two) {
-      const std::int32_t* hi = b.acc + static_cast<std::size_t>(i) * kVnniBlockStride;
+      float* row = y + static_cast<std::size_t>(t) * stride + col;
       // A residual add reads and writes the token's output row, which a long run's earlier steps have left
       // in the L3: the part that this thread's next panel adds to is fetched now, a panel of work ahead. (A
       // decode step's few rows stay in cache, and its threads split the columns. Plain outputs gained
       // nothing measurable from it.)
       if (accumulate && b.all_columns && b.col0 + kVnniPanelCols < out_)
-        for (int c = 0; c < kVnniPanelCols; c += 16)
-          prefetch_for_writing(y + static_cast<std::size_t>(t) * stride + col + kVnniPanelCols + c);
-      dequantize_planes(act, hi, two ? hi + kVnniBlockStride : nullptr, in.row_scales[t], in.zero_points[t],
-                        col_sums_.data() + b.col0, col_scales_.data() + b.col0, bias_.data() + b.col0, 0, b.cols,
-                        accumulate, y + static_cast<std::size_t>(t) * stride + col);
+        for (int c = 0; c < kVnniPanelCols; c += 16) prefetch_for_writing(row + kVnniPanelCols + c);
+      tokens[count++] = {b.acc + static_cast<std::size_t>(i) * kVnniBlockStride, two, in.row_scales[t], in.zero_points[t], row};
     });
+    dequantize_tokens(act, tokens, count, col_sums_.data() + b.col0, col_scales_.data() + b.col0, bias_.data() + b.col0,
+                      b.cols, accumulate);
   }
 
   // f(row0, rows) over [0, m) in chunks of at most `chunk` rows. Few rows (a decode step) run on the
