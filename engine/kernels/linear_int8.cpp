@@ -137,52 +137,49 @@ template <Activation A>
   }
 }
 
-// The activation's variant of dequantize_row, chosen once per row.
-[[gnu::always_inline]] inline void dequantize_any(Activation activation, const std::int32_t* acc,
-                                                  const std::int32_t* acc_lo, float row_scale, std::int32_t zp,
-                                                  const float* col_sum, const float* col_scale, const float* bias,
-                                                  int c0, int c1, bool accumulate, float* y) {
-  switch (activation) {
-    case Activation::None:
-      return dequantize_activation<Activation::None>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1,
-                                                     accumulate, y);
-    case Activation::GeluTanh:
-      return dequantize_activation<Activation::GeluTanh>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1,
-                                                         accumulate, y);
-    case Activation::Silu:
-      return dequantize_activation<Activation::Silu>(acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1,
-                                                     accumulate, y);
-  }
-}
-
-// One entry point compiled per ISA, every variant inlined into it as a branch-free vectorised loop: the
-// loop's invariants (activation, planes, residual add) are chosen once, outside it.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequantize_planes(
-    Activation activation, const std::int32_t* acc, const std::int32_t* acc_lo, float row_scale, std::int32_t zp,
-    const float* col_sum, const float* col_scale, const float* bias, int c0, int c1, bool accumulate, float* y) {
-  dequantize_any(activation, acc, acc_lo, row_scale, zp, col_sum, col_scale, bias, c0, c1, accumulate, y);
-}
-
-// One token of a product block: its results (the residual plane's kVnniBlockStride on, if it has one), its
-// row's scale and zero point, and where its outputs go.
-struct BlockToken {
+// One row of a product's results to dequantize: its s32 results and its residual plane's (or nullptr), its
+// scale and zero point, and where its outputs go.
+struct DequantRow {
   const std::int32_t* acc;
-  bool two;
+  const std::int32_t* acc_lo;
   float row_scale;
   std::int32_t zp;
   float* y;
 };
 
-// dequantize_planes for every token of a block in one call: a decode step's blocks are 64 columns of a few
-// tokens each, and a call per token (ten questions: some 30 thousand a step) cost more than its arithmetic.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequantize_tokens(
-    Activation activation, const BlockToken* tokens, int count, const float* col_sum, const float* col_scale,
+// dequantize_row over `count` rows sharing columns [0, cols) (col_sum, col_scale and bias from column 0),
+// compiled once per ISA with every variant inlined as a branch-free vectorised loop, chosen once per row.
+// One call takes every token of a product block: a decode step's blocks are 64 columns of a few tokens, and
+// a call per token (some 30 thousand a ten-question step) cost more than its arithmetic. Every epilogue goes
+// through this one function, so that our products and oneDNN's give the same values bit for bit.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void dequantize_rows(
+    Activation activation, const DequantRow* rows, int count, const float* col_sum, const float* col_scale,
     const float* bias, int cols, bool accumulate) {
   for (int i = 0; i < count; ++i) {
-    const BlockToken& t = tokens[i];
-    dequantize_any(activation, t.acc, t.two ? t.acc + kVnniBlockStride : nullptr, t.row_scale, t.zp, col_sum,
-                   col_scale, bias, 0, cols, accumulate, t.y);
+    const DequantRow& r = rows[i];
+    switch (activation) {
+      case Activation::None:
+        dequantize_activation<Activation::None>(r.acc, r.acc_lo, r.row_scale, r.zp, col_sum, col_scale, bias, 0,
+                                                cols, accumulate, r.y);
+        break;
+      case Activation::GeluTanh:
+        dequantize_activation<Activation::GeluTanh>(r.acc, r.acc_lo, r.row_scale, r.zp, col_sum, col_scale, bias, 0,
+                                                    cols, accumulate, r.y);
+        break;
+      case Activation::Silu:
+        dequantize_activation<Activation::Silu>(r.acc, r.acc_lo, r.row_scale, r.zp, col_sum, col_scale, bias, 0,
+                                                cols, accumulate, r.y);
+        break;
+    }
   }
+}
+
+// One row's columns [c0, c1).
+void dequantize_planes(Activation activation, const std::int32_t* acc, const std::int32_t* acc_lo, float row_scale,
+                       std::int32_t zp, const float* col_sum, const float* col_scale, const float* bias, int c0, int c1,
+                       bool accumulate, float* y) {
+  const DequantRow row{acc + c0, acc_lo ? acc_lo + c0 : nullptr, row_scale, zp, y + c0};
+  dequantize_rows(activation, &row, 1, col_sum + c0, col_scale + c0, bias + c0, c1 - c0, accumulate);
 }
 
 // |lo - 128|: the Euclidean norm of a residual plane's values around its zero.
@@ -730,7 +727,7 @@ class Int8Linear final : public Linear::Impl {
   // scales, both planes of a token, bias, activation and residual, from L1.
   void dequantize_block(const VnniBlock& b, const RowList& l, const QuantisedRows& in, Activation act,
                         bool accumulate, float* y, std::size_t stride, int col) const {
-    BlockToken tokens[kVnniTileRows];
+    DequantRow tokens[kVnniTileRows];
     int count = 0;
     for_each_block_token(b, l, [&](int t, int i, bool two) {
       float* row = y + static_cast<std::size_t>(t) * stride + col;
@@ -740,10 +737,11 @@ class Int8Linear final : public Linear::Impl {
       // nothing measurable from it.)
       if (accumulate && b.all_columns && b.col0 + kVnniPanelCols < out_)
         for (int c = 0; c < kVnniPanelCols; c += 16) prefetch_for_writing(row + kVnniPanelCols + c);
-      tokens[count++] = {b.acc + static_cast<std::size_t>(i) * kVnniBlockStride, two, in.row_scales[t], in.zero_points[t], row};
+      const std::int32_t* hi = b.acc + static_cast<std::size_t>(i) * kVnniBlockStride;
+      tokens[count++] = {hi, two ? hi + kVnniBlockStride : nullptr, in.row_scales[t], in.zero_points[t], row};
     });
-    dequantize_tokens(act, tokens, count, col_sums_.data() + b.col0, col_scales_.data() + b.col0, bias_.data() + b.col0,
-                      b.cols, accumulate);
+    dequantize_rows(act, tokens, count, col_sums_.data() + b.col0, col_scales_.data() + b.col0, bias_.data() + b.col0,
+                    b.cols, accumulate);
   }
 
   // f(row0, rows) over [0, m) in chunks of at most `chunk` rows. Few rows (a decode step) run on the
