@@ -56,9 +56,6 @@ int round_up(int x, int m) { return (x + m - 1) / m * m; }
 // Rows of one head are a few cache lines each, a whole activation row apart: too far apart for the hardware
 // prefetcher, so their loads waited on memory (half of Q's quantisation and K's packing). Fetched ahead.
 constexpr int kPrefetchAhead = 4;
-inline void prefetch_floats(const float* x, int n) {
-  for (int i = 0; i < n; i += 16) __builtin_prefetch(x + i);
-}
 
 // V of one key and kv head as s8 with the channels' own scales (inv_v: their inverses), vectorised.
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void quantize_values(const float* v,
@@ -857,11 +854,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_shifted_avx512(fl
 // rows leave no time to hide the fetches in.
 constexpr int kFetchAheadRows = 8;
 
-// `count` runs of `floats` floats, `stride` floats apart, into the cache (Hint: _MM_HINT_T0 or _T1).
-template <_mm_hint Hint>
-void fetch_runs(const float* x, int count, std::size_t stride, int floats) {
-  for (int j = 0; j < count; ++j)
-    for (int t = 0; t < floats; t += 16) _mm_prefetch(reinterpret_cast<const char*>(x + j * stride + t), Hint);
+// A tail's `keys` rows of one kv head (hd floats, `stride` apart) into the cache (prefetch_floats' Locality).
+template <int Locality>
+void prefetch_tail(const float* x, int keys, std::size_t stride, int hd) {
+  for (int j = 0; j < keys; ++j) prefetch_floats<Locality>(x + j * stride, hd);
 }
 
 // One kv head of rows that share the packed prefix: every query vector of its group (row r, head in
@@ -896,7 +892,7 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
   if (fetch_ahead)  // the tails' K, for the tail scores after the prefix's
     for_each_run([&](int, int, const KeyRanges& kr) {
       const KeyRun tk = key_run(k, s, tails, g, kr.tail_begin);
-      if (tk.dim_stride == 1) fetch_runs<_MM_HINT_T0>(tk.k, kr.tail, tk.token_stride, hd);
+      if (tk.dim_stride == 1) prefetch_tail<3>(tk.k, kr.tail, tk.token_stride, hd);
     });
   // The int8 scores' zero-point share: taken off in the VNNI product's accumulators, else in the softmax.
   const std::int32_t* const k_sum_left = pk.vnni ? nullptr : pk.k_sum.data() + kg;
@@ -944,11 +940,10 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       // V at its first row.
       if (fetch_ahead) {
         const long lines = static_cast<long>(keys) * hd / 64;
-        const char* vb = static_cast<const char*>(b.v);
-        for (long l = lines * r / rows, e = lines * (r + 1) / rows; l < e; ++l) _mm_prefetch(vb + l * 64, _MM_HINT_T1);
+        prefetch_lines_to_l2(b.v, lines * r / rows, lines * (r + 1) / rows);
         if (r == 0 || (m0 + r) % group == 0)
-          fetch_runs<_MM_HINT_T1>(v + static_cast<std::size_t>(kr.tail_begin) * s.kv_stride + static_cast<std::size_t>(g) * hd,
-                                  kr.tail, s.kv_stride, hd);
+          prefetch_tail<2>(v + static_cast<std::size_t>(kr.tail_begin) * s.kv_stride + static_cast<std::size_t>(g) * hd,
+                           kr.tail, s.kv_stride, hd);
       }
       const float tail_sum = exp_shifted_avx512(tail, kr.tail, mx);
       sums[r] = prefix_sum + tail_sum;

@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include <immintrin.h>
-
+#include "engine/kernels/prefetch.hpp"
 #include "engine/kernels/vnni.hpp"
 
 namespace folio::engine::kernels {
@@ -132,9 +131,8 @@ void vnni_scores(const std::uint8_t* q, int rows, int hd, const std::int8_t* k, 
       constexpr int RB = decltype(rb)::value;
       if (fetch_ahead && blocks > 1 && c0 + chunk < key_blocks) {  // this block's share of the next chunk
         const long lines = static_cast<long>(std::min(chunk, key_blocks - c0 - chunk)) * 16 * hd / 64;
-        const char* next = reinterpret_cast<const char*>(k + static_cast<std::size_t>(c0 + chunk) * 16 * hd);
-        for (long l = lines * block / blocks, e = lines * (block + 1) / blocks; l < e; ++l)
-          _mm_prefetch(next + l * 64, _MM_HINT_T1);
+        prefetch_lines_to_l2(k + static_cast<std::size_t>(c0 + chunk) * 16 * hd, lines * block / blocks,
+                             lines * (block + 1) / blocks);
       }
       const int end = std::min(keys_of_block(row_keys, r0, RB, 16, keys) / 16, c0 + chunk);
       if (c0 < end)

@@ -1,4 +1,4 @@
-// Software prefetch for lines about to be written.
+// Software prefetch: lines about to be read, or written.
 #pragma once
 
 namespace folio::engine::kernels {
@@ -12,6 +12,18 @@ inline void prefetch_for_writing(const void* p) {
 #else
   (void)p;
 #endif
+}
+
+// The n floats from x into the cache: into L1 (Locality 3, prefetcht0) or into L2 alone (2, prefetcht1).
+template <int Locality = 3>
+inline void prefetch_floats(const float* x, int n) {
+  for (int i = 0; i < n; i += 16) __builtin_prefetch(x + i, 0, Locality);
+}
+
+// The 64-byte lines [first, last) from p into L2: a loop's slice of what it reads next, spread over the
+// work before it.
+inline void prefetch_lines_to_l2(const void* p, long first, long last) {
+  for (long l = first; l < last; ++l) __builtin_prefetch(static_cast<const char*>(p) + l * 64, 0, 2);
 }
 
 }  // namespace folio::engine::kernels
