@@ -428,7 +428,7 @@ class Int8Linear final : public Linear::Impl {
       thread_local std::vector<GreedyStats> stats_of;
       std::vector<GreedyStats>& stats = stats_of;
       if (stats.size() < static_cast<std::size_t>(team) * rows) stats.resize(static_cast<std::size_t>(team) * rows);
-      for (auto& st : stats) st.reset();
+      std::for_each_n(stats.begin(), team * rows, [](GreedyStats& st) { st.reset(); });
       const auto sink = [&](const VnniBlock& b) {
         thread_local std::vector<float> block_of;
         float* z = grown(block_of, static_cast<std::size_t>(kRows) * kVnniPanelCols);
@@ -761,15 +761,12 @@ class Int8Linear final : public Linear::Impl {
     const auto share_of = [m, threads](int i) {
       return std::pair{static_cast<int>(static_cast<long>(m) * i / threads), static_cast<int>(static_cast<long>(m) * (i + 1) / threads)};
     };
+    // Every claim cuts at a chunk boundary, so lo and hi always lie on one: the chunk after lo (before hi)
+    // is one of the share's `rem` longer chunks, q + 1 rows, while it lies in their run at the front.
     const auto cut = [&](int share, int lo, int hi, bool back) {
       const auto [s0, s1] = share_of(share);
-      const int count = (s1 - s0 + chunk - 1) / chunk, q = (s1 - s0) / count, rem = (s1 - s0) % count;
-      const auto boundary = [&](int c) { return s0 + c * q + std::min(c, rem); };
-      const auto chunk_at = [&](int row) {
-        const int p = row - s0, big = (q + 1) * rem;
-        return p < big ? p / (q + 1) : rem + (p - big) / q;
-      };
-      return back ? std::max(lo, boundary(chunk_at(hi - 1))) : std::min(hi, boundary(chunk_at(lo) + 1));
+      const int count = (s1 - s0 + chunk - 1) / chunk, q = (s1 - s0) / count, longer = (q + 1) * ((s1 - s0) % count);
+      return back ? hi - q - (hi - s0 <= longer) : lo + q + (lo - s0 < longer);
     };
     ClaimedShares shares;
     for (int i = 0; i < threads; ++i) shares.set(i, share_of(i).first, share_of(i).second);
