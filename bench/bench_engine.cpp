@@ -1,7 +1,8 @@
 // The engine's phases on a generated checkpoint with a published model's shapes, without the machine
 // limits and memory run of `folio bench` (quicker, for comparing kernels). Usage:
 //   bench_engine [--shape smolvlm-256m] [--precision int8|bf16|fp32] [--threads N] [--repetitions R]
-//                [--frames F] [--questions N] [--only vision|prefill|decode]
+//                [--frames F] [--questions N] [--question-tokens T] [--steps S]
+//                [--only vision|prefill|decode]
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -22,6 +23,8 @@ int main(int argc, char** argv) try {
     else if (k == "--repetitions") o.repetitions = std::stoi(v);
     else if (k == "--frames") o.page_frames = std::stoi(v);
     else if (k == "--questions") o.questions = std::stoi(v);  // decoded together (1: profile one question alone)
+    else if (k == "--question-tokens") o.question_tokens = std::stoi(v);  // each question's suffix
+    else if (k == "--steps") o.decode_steps = std::stoi(v);               // decode steps timed
     else if (k == "--only") {  // vision | prefill | decode: time one phase alone (for profiling)
       o.vision = v == "vision";
       o.prefill = v == "prefill";
