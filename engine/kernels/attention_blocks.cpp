@@ -294,7 +294,7 @@ const BlockPrimitives& block_primitives(AttentionProducts p, int rows, int keys,
 
 // Per-thread buffers of one item, grown once.
 struct ItemScratch {
-  std::vector<float> qf, sf, pf, of, row;
+  std::vector<float> qf, sf, pf, of, row, prefix_scores;
   std::vector<std::uint16_t> qb, pb;
   std::vector<std::uint8_t> q8, p8;
   std::vector<std::int32_t> s32, o32;
@@ -928,14 +928,17 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
     const float a = products == AttentionProducts::Int8 ? sc.q_scale[r] * scale : scale;  // Q's scale in int8
     if (products == AttentionProducts::Int8 && avx512 && a > 0.0f && P > 0) {
       // Two passes over the prefix: its scores and their maximum, then (with the tail's maximum) its
-      // weights straight into the planes; the tail's weights stay f32 for the exact tail values.
+      // weights straight into the planes; the tail's weights stay f32 for the exact tail values. The
+      // prefix's scores go through one row of scratch that stays in L1: in the row's own place, ten
+      // questions' 30 rows took every pass through L2 (their softmax 16-20% faster, the attention 4-8%).
+      float* t = grown(sc.prefix_scores, keys);
       const float t_max = int8_scores_max_avx512(static_cast<const std::int32_t*>(b.s) + at, k_sum_left,
-                                                 pk.k_scale.data() + kg, P, row);
+                                                 pk.k_scale.data() + kg, P, t);
       float* tail = row + P;
       float mx = a * t_max;
       for (int j = 0; j < kr.tail; ++j) mx = std::max(mx, tail[j]);
       std::uint8_t* hi = static_cast<std::uint8_t*>(b.p) + at;
-      const float prefix_sum = exp_planes_avx512(row, P, keys, mx / a, a, hi, hi + b.sn);
+      const float prefix_sum = exp_planes_avx512(t, P, keys, mx / a, a, hi, hi + b.sn);
       // The prefix's V, for P·V next, into L2 a slice a row while the softmax runs; each question's tail
       // V at its first row.
       if (fetch_ahead) {
