@@ -969,6 +969,13 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       case AttentionProducts::Int8: {
         std::uint8_t* hi = static_cast<std::uint8_t*>(b.p) + at;
         weights_to_u8_planes(row, P, hi, hi + b.sn);
+        // Both planes run; on the VNNI path the low one goes down to its place among those that do (a row
+        // of Q all zero, after a flat row: its low plane would otherwise be read from another row's place).
+        if (pk.vnni && lo_of[r] < r) {
+          std::uint8_t* lo = static_cast<std::uint8_t*>(b.p) + b.sn + static_cast<std::size_t>(lo_of[r]) * keys;
+          std::memcpy(lo, hi + b.sn, P);
+          std::fill_n(lo + P, keys - P, std::uint8_t{0});
+        }
         break;
       }
     }
