@@ -6,6 +6,8 @@
 #include <chrono>
 #include <functional>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include "engine/kernels/bf16_speed.hpp"
 #include "engine/kernels/softmax.hpp"
@@ -20,16 +22,36 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+Timing min_and_median(std::vector<double> s) {
+  if (s.empty()) return {};
+  std::sort(s.begin(), s.end());
+  return {s.front(), s[s.size() / 2]};
+}
+
 Timing timed(int repetitions, const std::function<void()>& f) {
   std::vector<double> s;
-  if (repetitions <= 0) return {};
   for (int i = 0; i < repetitions; ++i) {
     const auto t0 = Clock::now();
     f();
     s.push_back(seconds_since(t0));
   }
-  std::sort(s.begin(), s.end());
-  return {s.front(), s[s.size() / 2]};
+  return min_and_median(std::move(s));
+}
+
+// Two measurements whose ratio is reported, their repetitions alternating (a, b, a, b, ...): on a shared
+// machine a slow minute then weighs on both alike, where one after the other it could fall on either.
+std::pair<Timing, Timing> timed_alternating(int repetitions, const std::function<void()>& a,
+                                            const std::function<void()>& b) {
+  std::vector<double> sa, sb;
+  for (int i = 0; i < repetitions; ++i) {
+    auto t0 = Clock::now();
+    a();
+    sa.push_back(seconds_since(t0));
+    t0 = Clock::now();
+    b();
+    sb.push_back(seconds_since(t0));
+  }
+  return {min_and_median(std::move(sa)), min_and_median(std::move(sb))};
 }
 
 // Multiply-adds x 2 of one frame through the encoder and connector: linear layers plus attention.
@@ -129,8 +151,8 @@ ThroughputResult measure_throughput(const ModelConfig& config, const WeightFiles
   };
   suffixes(Q);
   const int decode_reps = o.decode ? o.repetitions : 0;
-  const auto one = timed(decode_reps, [&] { steps(1, o.decode_steps); });
-  const auto many = timed(decode_reps, [&] { steps(Q, o.decode_steps); });
+  const auto [one, many] =
+      timed_alternating(decode_reps, [&] { steps(1, o.decode_steps); }, [&] { steps(Q, o.decode_steps); });
   r.decode_step_1_s = {one.min / o.decode_steps, one.median / o.decode_steps};
   r.decode_step_n_s = {many.min / o.decode_steps, many.median / o.decode_steps};
   const auto suffix_s = timed(decode_reps, [&] { suffixes(Q); });
