@@ -77,6 +77,11 @@ struct TokenMajorTails {
   const float* k = nullptr;
   int first = 0;
   int stride = 0;
+  // bf16 copies of these rows' K and of their V (row `first`'s V at v16[0]), or none. Where a decode
+  // step's rows share a packed prefix, the int8 engine reads its tails from these: half the bytes of ten
+  // questions' tails (at 32 keys, as many as the packed prefix's), rounded finer (2^-9) than that prefix.
+  const std::uint16_t* k16 = nullptr;
+  const std::uint16_t* v16 = nullptr;
 };
 
 // Attention for `shape.queries` rows, row r seeing ranges[r] (keys / first_query_position unused):

@@ -859,6 +859,11 @@ template <int Locality>
 void prefetch_tail(const float* x, int keys, std::size_t stride, int hd) {
   for (int j = 0; j < keys; ++j) prefetch_floats<Locality>(x + j * stride, hd);
 }
+// The same for a tail's bf16 rows (hd values of 2 bytes).
+template <int Locality>
+void prefetch_tail(const std::uint16_t* x, int keys, std::size_t stride, int hd) {
+  for (int j = 0; j < keys; ++j) prefetch_floats<Locality>(reinterpret_cast<const float*>(x + j * stride), hd / 2);
+}
 
 // One kv head of rows that share the packed prefix: every query vector of its group (row r, head in
 // group hh: vector r * group + hh) as one matrix, so that its K and V are read once and a decode step runs
@@ -888,9 +893,15 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       f(r0, r1, ranges[(m0 + r0) / group]);
     }
   };
+  // A tail read from the bf16 copies (the int8 engine's): its row j's K, or V, at [j * tails.stride] there.
+  const auto bf16_tail = [&](const KeyRanges& kr) { return tails.k16 && kr.tail_begin >= tails.first; };
+  const auto tail16 = [&](const std::uint16_t* x, const KeyRanges& kr) {
+    return x + static_cast<std::size_t>(kr.tail_begin - tails.first) * tails.stride + static_cast<std::size_t>(g) * hd;
+  };
   const bool fetch_ahead = pk.vnni && rows >= kFetchAheadRows;
   if (fetch_ahead)  // the tails' K, for the tail scores after the prefix's
     for_each_run([&](int, int, const KeyRanges& kr) {
+      if (bf16_tail(kr)) return prefetch_tail<3>(tail16(tails.k16, kr), kr.tail, tails.stride, hd);
       const KeyRun tk = key_run(k, s, tails, g, kr.tail_begin);
       if (tk.dim_stride == 1) prefetch_tail<3>(tk.k, kr.tail, tk.token_stride, hd);
     });
@@ -913,6 +924,9 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       in_rows[r] = q_local(r);
       out_rows[r] = row_all + r * row_len + P;
     }
+    if (bf16_tail(kr))
+      return tail_scores(in_rows.data() + r0, r1 - r0, tail16(tails.k16, kr), hd, tails.stride, kr.tail, scale,
+                         out_rows.data() + r0);
     const KeyRun tk = key_run(k, s, tails, g, kr.tail_begin);
     tail_scores(in_rows.data() + r0, r1 - r0, tk.k, hd, tk.dim_stride, tk.token_stride, kr.tail, scale,
                 out_rows.data() + r0);
@@ -944,7 +958,9 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       if (fetch_ahead) {
         const long lines = static_cast<long>(keys) * hd / 64;
         prefetch_lines_to_l2(b.v, lines * r / rows, lines * (r + 1) / rows);
-        if (r == 0 || (m0 + r) % group == 0)
+        if ((r == 0 || (m0 + r) % group == 0) && bf16_tail(kr))
+          prefetch_tail<2>(tail16(tails.v16, kr), kr.tail, tails.stride, hd);
+        else if (r == 0 || (m0 + r) % group == 0)
           prefetch_tail<2>(v + static_cast<std::size_t>(kr.tail_begin) * s.kv_stride + static_cast<std::size_t>(g) * hd,
                            kr.tail, s.kv_stride, hd);
       }
@@ -1006,6 +1022,9 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       in_rows[r] = row_all + r * row_len + P;
       inv[r] = 1.0f / sums[r];
     }
+    if (bf16_tail(kr))
+      return tail_values(in_rows.data() + r0, r1 - r0, tail16(tails.v16, kr), hd, tails.stride, kr.tail,
+                         inv.data() + r0, out_rows.data() + r0);
     tail_values(in_rows.data() + r0, r1 - r0,
                 v + static_cast<std::size_t>(kr.tail_begin) * s.kv_stride + static_cast<std::size_t>(g) * hd, hd,
                 s.kv_stride, kr.tail, inv.data() + r0, out_rows.data() + r0);

@@ -3,6 +3,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 
 #include "engine/kernels/vector_math_avx512.hpp"
 
@@ -41,7 +43,34 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void values_
   for (int t = 0; t < hd; ++t) o[t] *= inv;
 }
 
+// A bf16 value (its bits) as a float.
+inline float float_of(std::uint16_t b) { return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16); }
+inline float float_of(float f) { return f; }
+
+// The portable loops for bf16 tails (token-major K): row by row, key by key.
+void scores_row_bf16(const float* q, const std::uint16_t* k, int hd, std::size_t kts, int tail, float scale, float* out) {
+  for (int j = 0; j < tail; ++j) {
+    float sum = 0.0f;
+    for (int t = 0; t < hd; ++t) sum += q[t] * float_of(k[j * kts + t]);
+    out[j] = sum * scale;
+  }
+}
+
+void values_row_bf16(const float* w, const std::uint16_t* v, int hd, std::size_t stride, int tail, float inv, float* o) {
+  for (int j = 0; j < tail; ++j)
+    for (int t = 0; t < hd; ++t) o[t] += w[j] * float_of(v[j * stride + t]);
+  for (int t = 0; t < hd; ++t) o[t] *= inv;
+}
+
 #define FOLIO_AVX512 __attribute__((target("avx512f")))
+
+// 16 consecutive values as floats: f32 as they are, bf16 widened (its bits are a float's upper half).
+FOLIO_AVX512 inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+FOLIO_AVX512 inline __m512 load16(const std::uint16_t* p) {
+  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  // (The zero-masked forms: GCC 12's plain ones start from an undefined vector and trip -Wmaybe-uninitialized.)
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, b), 16));
+}
 
 // N rows against 64 keys at a time (four vectors of 16, the last ones masked), one dimension per step.
 template <int N>
@@ -77,17 +106,17 @@ FOLIO_AVX512 void scores_rows(const float* const* q, const float* k, int hd, std
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-template <int N, int HB>
-FOLIO_AVX512 void scores_rows_token_major(const float* const* q, const float* k, std::size_t kts, int tail, float scale,
+template <int N, int HB, typename T>
+FOLIO_AVX512 void scores_rows_token_major(const float* const* q, const T* k, std::size_t kts, int tail, float scale,
                                           float* const* s) {
   __m512 qv[N][HB];
   const __m512 sc = _mm512_set1_ps(scale);
   for (int r = 0; r < N; ++r)
     for (int h = 0; h < HB; ++h) qv[r][h] = _mm512_mul_ps(_mm512_loadu_ps(q[r] + 16 * h), sc);
   for (int j = 0; j < tail; ++j) {
-    const float* kj = k + j * kts;
+    const T* kj = k + j * kts;
     __m512 kv[HB];
-    for (int h = 0; h < HB; ++h) kv[h] = _mm512_loadu_ps(kj + 16 * h);
+    for (int h = 0; h < HB; ++h) kv[h] = load16(kj + 16 * h);
     for (int r = 0; r < N; ++r) {
       __m512 acc = _mm512_mul_ps(qv[r][0], kv[0]);
       for (int h = 1; h < HB; ++h) acc = _mm512_fmadd_ps(qv[r][h], kv[h], acc);
@@ -98,16 +127,16 @@ FOLIO_AVX512 void scores_rows_token_major(const float* const* q, const float* k,
 #pragma GCC diagnostic pop
 
 // N rows of weights against the tail's V rows, HB vectors of 16 dims per row (hd = 16 HB).
-template <int N, int HB>
-FOLIO_AVX512 void values_rows(const float* const* w, const float* v, std::size_t stride, int tail, const float* inv,
+template <int N, int HB, typename T>
+FOLIO_AVX512 void values_rows(const float* const* w, const T* v, std::size_t stride, int tail, const float* inv,
                               float* const* o) {
   __m512 acc[N][HB];
   for (int r = 0; r < N; ++r)
     for (int h = 0; h < HB; ++h) acc[r][h] = _mm512_setzero_ps();
   for (int j = 0; j < tail; ++j) {
-    const float* vj = v + j * stride;
+    const T* vj = v + j * stride;
     __m512 vv[HB];
-    for (int h = 0; h < HB; ++h) vv[h] = _mm512_loadu_ps(vj + 16 * h);
+    for (int h = 0; h < HB; ++h) vv[h] = load16(vj + 16 * h);
     for (int r = 0; r < N; ++r) {
       const __m512 wb = _mm512_set1_ps(w[r][j]);
       for (int h = 0; h < HB; ++h) acc[r][h] = _mm512_fmadd_ps(wb, vv[h], acc[r][h]);
@@ -130,6 +159,33 @@ void in_blocks(int n, F&& run) {
     if (r < n) in_blocks<Max / 2>(n - r, [&](auto b, int r0) { run(b, r + r0); });
 }
 
+// The token-major kernels for K or V of either type (hd 64 or 128 on AVX-512), else false.
+template <typename T>
+bool token_major_scores(const float* const* q, int n, const T* k, int hd, std::size_t kts, int tail, float scale,
+                        float* const* s) {
+  if (!cpu_has_avx512() || (hd != 64 && hd != 128)) return false;
+  if (hd == 64)
+    in_blocks<4>(n, [&](auto b, int r0) {
+      scores_rows_token_major<decltype(b)::value, 4>(q + r0, k, kts, tail, scale, s + r0);
+    });
+  else
+    in_blocks<2>(n, [&](auto b, int r0) {
+      scores_rows_token_major<decltype(b)::value, 8>(q + r0, k, kts, tail, scale, s + r0);
+    });
+  return true;
+}
+
+template <typename T>
+bool token_major_values(const float* const* w, int n, const T* v, int hd, std::size_t stride, int tail,
+                        const float* inv, float* const* o) {
+  if (!cpu_has_avx512() || (hd != 64 && hd != 128)) return false;
+  if (hd == 64)
+    in_blocks<4>(n, [&](auto b, int r0) { values_rows<decltype(b)::value, 4>(w + r0, v, stride, tail, inv + r0, o + r0); });
+  else
+    in_blocks<2>(n, [&](auto b, int r0) { values_rows<decltype(b)::value, 8>(w + r0, v, stride, tail, inv + r0, o + r0); });
+  return true;
+}
+
 }  // namespace
 
 void tail_scores(const float* const* q, int n, const float* k, int hd, std::size_t kds, std::size_t kts, int tail,
@@ -139,32 +195,26 @@ void tail_scores(const float* const* q, int n, const float* k, int hd, std::size
     in_blocks<4>(n, [&](auto b, int r0) { scores_rows<decltype(b)::value>(q + r0, k, hd, kds, tail, scale, s + r0); });
     return;
   }
-  if (kds == 1 && cpu_has_avx512() && hd == 64) {
-    in_blocks<4>(n, [&](auto b, int r0) {
-      scores_rows_token_major<decltype(b)::value, 4>(q + r0, k, kts, tail, scale, s + r0);
-    });
-    return;
-  }
-  if (kds == 1 && cpu_has_avx512() && hd == 128) {
-    in_blocks<2>(n, [&](auto b, int r0) {
-      scores_rows_token_major<decltype(b)::value, 8>(q + r0, k, kts, tail, scale, s + r0);
-    });
-    return;
-  }
+  if (kds == 1 && token_major_scores(q, n, k, hd, kts, tail, scale, s)) return;
   for (int r = 0; r < n; ++r) scores_row(q[r], k, hd, kds, kts, tail, scale, s[r]);
+}
+
+void tail_scores(const float* const* q, int n, const std::uint16_t* k, int hd, std::size_t kts, int tail, float scale,
+                 float* const* s) {
+  if (tail <= 0 || token_major_scores(q, n, k, hd, kts, tail, scale, s)) return;
+  for (int r = 0; r < n; ++r) scores_row_bf16(q[r], k, hd, kts, tail, scale, s[r]);
 }
 
 void tail_values(const float* const* w, int n, const float* v, int hd, std::size_t stride, int tail, const float* inv,
                  float* const* o) {
-  if (cpu_has_avx512() && hd == 64) {
-    in_blocks<4>(n, [&](auto b, int r0) { values_rows<decltype(b)::value, 4>(w + r0, v, stride, tail, inv + r0, o + r0); });
-    return;
-  }
-  if (cpu_has_avx512() && hd == 128) {
-    in_blocks<2>(n, [&](auto b, int r0) { values_rows<decltype(b)::value, 8>(w + r0, v, stride, tail, inv + r0, o + r0); });
-    return;
-  }
+  if (token_major_values(w, n, v, hd, stride, tail, inv, o)) return;
   for (int r = 0; r < n; ++r) values_row(w[r], v, hd, stride, tail, inv[r], o[r]);
+}
+
+void tail_values(const float* const* w, int n, const std::uint16_t* v, int hd, std::size_t stride, int tail,
+                 const float* inv, float* const* o) {
+  if (token_major_values(w, n, v, hd, stride, tail, inv, o)) return;
+  for (int r = 0; r < n; ++r) values_row_bf16(w[r], v, hd, stride, tail, inv[r], o[r]);
 }
 
 }  // namespace folio::engine::kernels

@@ -2,6 +2,7 @@
 
 #include "common/error.hpp"
 #include "engine/kernels/parallel.hpp"
+#include "engine/kernels/vector_math.hpp"
 
 namespace folio::engine {
 
@@ -23,7 +24,13 @@ void KvCache::store(int layer, const float* kv, int stride, int rows, const int*
   for (int r = 0; r < rows; ++r) {
     const float* row = kv + static_cast<std::size_t>(r) * stride;
     if (slots[r] >= tails_from) {
-      std::copy_n(row, width, k_tails[layer].data() + static_cast<std::size_t>(slots[r] - tails_from) * width);
+      const std::size_t at = static_cast<std::size_t>(slots[r] - tails_from) * width;
+      std::copy_n(row, width, k_tails[layer].data() + at);
+      if (!k_tails16.empty())
+        for (int c = 0; c < width; ++c) {
+          k_tails16[layer][at + c] = kernels::bf16_of(row[c]);
+          v_tails16[layer][at + c] = kernels::bf16_of(row[width + c]);
+        }
     } else {  // one cache line per dimension (a row written inside the prompt's part: rare)
       float* kl = k[layer].data() + slots[r];
       for (int c = 0; c < width; ++c) kl[static_cast<std::size_t>(c) * tails_from] = row[c];

@@ -84,7 +84,9 @@ TextDecoder::TextDecoder(const TextConfig& c, const WeightFiles& w, kernels::Pre
 }
 
 KvCache TextDecoder::new_cache(int capacity, int tails_from) const {
-  return KvCache(config_.num_layers, capacity, config_.num_kv_heads * config_.head_dim, tails_from);
+  // The int8 engine reads its question tails in bf16 (kernels::TokenMajorTails).
+  return KvCache(config_.num_layers, capacity, config_.num_kv_heads * config_.head_dim, tails_from,
+                 attention_products_ == kernels::AttentionProducts::Int8);
 }
 
 std::vector<float> TextDecoder::embed(const std::vector<int>& ids) const {

@@ -369,7 +369,8 @@ std::vector<double> ranges_reference(const std::vector<float>& q, const std::vec
 std::vector<float> attention_over_packed_prefix(const std::vector<float>& q, const std::vector<float>& kk,
                                                 const std::vector<float>& v, const k::AttentionShape& s,
                                                 const std::vector<k::KeyRanges>& ranges, int prefix, int capacity,
-                                                float scale, k::PackedKv& packed, int tails_from = -1) {
+                                                float scale, k::PackedKv& packed, int tails_from = -1,
+                                                bool bf16_tails = false) {
   const int dim_major = tails_from < 0 ? capacity : tails_from;
   std::vector<float> kt(std::size_t(s.kv_stride) * dim_major);
   for (int j = 0; j < dim_major; ++j)
@@ -382,8 +383,18 @@ std::vector<float> attention_over_packed_prefix(const std::vector<float>& q, con
   ps.keys = prefix;
   k::pack_kv(kt.data(), v.data(), ps, packed);
   std::vector<float> out(std::size_t(s.queries) * s.out_stride, 42.0f);
-  const k::TokenMajorTails tails =
+  k::TokenMajorTails tails =
       tails_from < 0 ? k::TokenMajorTails{} : k::TokenMajorTails{tail_rows.data(), tails_from, s.kv_stride};
+  // The tails' bf16 copies, as the int8 engine's cache keeps them.
+  std::vector<std::uint16_t> k16(tail_rows.size()), v16(tail_rows.size());
+  if (bf16_tails && tails_from >= 0) {
+    for (std::size_t i = 0; i < tail_rows.size(); ++i) {
+      k16[i] = k::bf16_of(tail_rows[i]);
+      v16[i] = k::bf16_of(v[std::size_t(tails_from) * s.kv_stride + i]);
+    }
+    tails.k16 = k16.data();
+    tails.v16 = v16.data();
+  }
   k::attention_ranges(q.data(), kt.data(), v.data(), st, ranges.data(), scale, out.data(), &packed, tails);
   return out;
 }
@@ -475,15 +486,26 @@ BOOST_AUTO_TEST_CASE(attention_over_a_packed_prefix_matches_the_cache) {
       for (int r = 0; r < rows; ++r) ranges.push_back({prefix, prefix + 20 * r, 1 + (r * 23) % 70});
       const auto q = random_vector(rows * s.q_stride, 51), kk = random_vector(capacity * s.kv_stride, 52, 2.0f),
                  v = random_vector(capacity * s.kv_stride, 53);
-      // Tails in the dimension-major K after the prefix, or token-major in a buffer of their own.
+      // Tails in the dimension-major K after the prefix, or token-major in a buffer of their own (with bf16
+      // copies, as the int8 engine reads them: within the int8 tolerance of the reference, and within bf16's
+      // rounding of the f32 tails' result).
       for (const int tails_from : {-1, prefix}) {
         k::PackedKv packed;
         const auto out = attention_over_packed_prefix(q, kk, v, s, ranges, prefix, capacity, 0.125f, packed, tails_from);
+        const auto ref = ranges_reference(q, kk, v, s, ranges, 0.125);
         BOOST_TEST(packed.keys == prefix);
-        BOOST_TEST(max_err(out, ranges_reference(q, kk, v, s, ranges, 0.125)) < tolerance,
+        BOOST_TEST(max_err(out, ref) < tolerance,
                    "products " << int(products) << " rows " << rows << " head size " << hd << " tails from " << tails_from
                                << " team " << team);
         BOOST_TEST(packed.vnni == (products == k::AttentionProducts::Int8 && k::vnni_products_for(hd)));
+        if (tails_from < 0 || products != k::AttentionProducts::Int8) continue;
+        k::PackedKv packed16;
+        const auto out16 =
+            attention_over_packed_prefix(q, kk, v, s, ranges, prefix, capacity, 0.125f, packed16, tails_from, true);
+        BOOST_TEST(max_err(out16, ref) < tolerance, "bf16 tails, rows " << rows << " head size " << hd << " team " << team);
+        const double apart = max_err(out16, std::vector<double>(out.begin(), out.end()));
+        BOOST_TEST(apart < 1e-2, "bf16 tails, rows " << rows << " head size " << hd << " team " << team);
+        BOOST_TEST(apart > 0.0, "bf16 tails read, rows " << rows << " head size " << hd);
       }
     }
   omp_set_num_threads(team_before);
