@@ -45,7 +45,6 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void values_
 
 // A bf16 value (its bits) as a float.
 inline float float_of(std::uint16_t b) { return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16); }
-inline float float_of(float f) { return f; }
 
 // The portable loops for bf16 tails (token-major K): row by row, key by key.
 void scores_row_bf16(const float* q, const std::uint16_t* k, int hd, std::size_t kts, int tail, float scale, float* out) {
