@@ -198,8 +198,8 @@ void pack_into(const float* k, const float* v, const AttentionShape& s, Attentio
         const float* kj = kr;
         const float* vj = vr;
         if (j + kPrefetchAhead < Kt && kds == 1) {
-          prefetch_floats(k + (j + kPrefetchAhead) * kts + static_cast<std::size_t>(g) * hd, hd);
-          prefetch_floats(v + static_cast<std::size_t>(j + kPrefetchAhead) * s.kv_stride + static_cast<std::size_t>(g) * hd, hd);
+          prefetch_values(k + (j + kPrefetchAhead) * kts + static_cast<std::size_t>(g) * hd, hd);
+          prefetch_values(v + static_cast<std::size_t>(j + kPrefetchAhead) * s.kv_stride + static_cast<std::size_t>(g) * hd, hd);
         }
         if (j < Kt) {
           const float* k0 = k + j * kts + static_cast<std::size_t>(g) * hd * kds;
@@ -608,7 +608,7 @@ ItemBuffers item_buffers(AttentionProducts products, const PackedKv& pk, int g, 
       } else {
         std::uint8_t* q8 = grown(sc.q8, b.qn);
         for (int r = 0; r < rows; ++r) {
-          if (r + kPrefetchAhead < rows) prefetch_floats(q_row(r + kPrefetchAhead), hd);
+          if (r + kPrefetchAhead < rows) prefetch_values(q_row(r + kPrefetchAhead), hd);
           qs[r] = quantize_query(q_row(r), hd, q8 + static_cast<std::size_t>(r) * hd);
         }
         std::fill(q8 + real, q8 + b.qn, std::uint8_t{128});
@@ -854,15 +854,11 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float exp_shifted_avx512(fl
 // rows leave no time to hide the fetches in.
 constexpr int kFetchAheadRows = 8;
 
-// A tail's `keys` rows of one kv head (hd floats, `stride` apart) into the cache (prefetch_floats' Locality).
-template <int Locality>
-void prefetch_tail(const float* x, int keys, std::size_t stride, int hd) {
-  for (int j = 0; j < keys; ++j) prefetch_floats<Locality>(x + j * stride, hd);
-}
-// The same for a tail's bf16 rows (hd values of 2 bytes).
-template <int Locality>
-void prefetch_tail(const std::uint16_t* x, int keys, std::size_t stride, int hd) {
-  for (int j = 0; j < keys; ++j) prefetch_floats<Locality>(reinterpret_cast<const float*>(x + j * stride), hd / 2);
+// A tail's `keys` rows of one kv head (hd values, f32 or bf16, `stride` apart) into the cache
+// (prefetch_values' Locality).
+template <int Locality, typename T>
+void prefetch_tail(const T* x, int keys, std::size_t stride, int hd) {
+  for (int j = 0; j < keys; ++j) prefetch_values<Locality>(x + j * stride, hd);
 }
 
 // One kv head of rows that share the packed prefix: every query vector of its group (row r, head in
@@ -958,11 +954,13 @@ void prefix_item(const float* q, const float* k, const float* v, const Attention
       if (fetch_ahead) {
         const long lines = static_cast<long>(keys) * hd / 64;
         prefetch_lines_to_l2(b.v, lines * r / rows, lines * (r + 1) / rows);
-        if ((r == 0 || (m0 + r) % group == 0) && bf16_tail(kr))
-          prefetch_tail<2>(tail16(tails.v16, kr), kr.tail, tails.stride, hd);
-        else if (r == 0 || (m0 + r) % group == 0)
-          prefetch_tail<2>(v + static_cast<std::size_t>(kr.tail_begin) * s.kv_stride + static_cast<std::size_t>(g) * hd,
-                           kr.tail, s.kv_stride, hd);
+        if (r == 0 || (m0 + r) % group == 0) {
+          if (bf16_tail(kr))
+            prefetch_tail<2>(tail16(tails.v16, kr), kr.tail, tails.stride, hd);
+          else
+            prefetch_tail<2>(v + static_cast<std::size_t>(kr.tail_begin) * s.kv_stride + static_cast<std::size_t>(g) * hd,
+                             kr.tail, s.kv_stride, hd);
+        }
       }
       const float tail_sum = exp_shifted_avx512(tail, kr.tail, mx);
       sums[r] = prefix_sum + tail_sum;

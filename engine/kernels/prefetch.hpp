@@ -1,6 +1,8 @@
 // Software prefetch: lines about to be read, or written.
 #pragma once
 
+#include <cstddef>
+
 namespace folio::engine::kernels {
 
 // PREFETCHW: the line comes into this core's cache exclusive, so a store to it later need not wait for
@@ -14,10 +16,12 @@ inline void prefetch_for_writing(const void* p) {
 #endif
 }
 
-// The n floats from x into the cache: into L1 (Locality 3, prefetcht0) or into L2 alone (2, prefetcht1).
-template <int Locality = 3>
-inline void prefetch_floats(const float* x, int n) {
-  for (int i = 0; i < n; i += 16) __builtin_prefetch(x + i, 0, Locality);
+// The n values from x (floats, bf16, ...) into the cache, a line at a time: into L1 (Locality 3,
+// prefetcht0) or into L2 alone (2, prefetcht1).
+template <int Locality = 3, typename T>
+inline void prefetch_values(const T* x, int n) {
+  const char* p = reinterpret_cast<const char*>(x);
+  for (std::size_t i = 0; i < n * sizeof(T); i += 64) __builtin_prefetch(p + i, 0, Locality);
 }
 
 // The 64-byte lines [first, last) from p into L2: a loop's slice of what it reads next, spread over the
